@@ -1,0 +1,98 @@
+"""The ``usertide`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from usertide import __version__
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from usertide.config import load_settings
+    from usertide.server import uvicorn_config
+    from usertide.service import Service
+
+    settings = load_settings(data_dir=args.data_dir, host=args.host, port=args.port)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    service = Service.create(settings)
+    service.start()
+    _announce_keys(service)
+    print(
+        f"usertide {__version__} on http://{settings.host}:{settings.port} "
+        f"(data in {settings.data_dir})",
+        flush=True,
+    )
+    uvicorn.Server(uvicorn_config(service, settings)).run()
+    return 0
+
+
+def _announce_keys(service: object) -> None:
+    from usertide.service import Service
+
+    assert isinstance(service, Service)
+    new = service.new_keys
+    if new.admin or new.write:
+        print("New keys were generated. They are stored hashed and will not be shown again:")
+        if new.admin:
+            print(f"  admin key: {new.admin}")
+        if new.write:
+            print(f"  write key: {new.write}")
+        sys.stdout.flush()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from usertide.demo.run import run_demo
+
+    return run_demo(
+        users=args.users, days=args.days, seed=args.seed, keep=args.keep, port=args.port
+    )
+
+
+def _import(args: argparse.Namespace) -> int:
+    from usertide.importers.run import run_import
+
+    return run_import(Path(args.file), data_dir=args.data_dir, fmt=args.format)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="usertide", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"usertide {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service on the embedded store")
+    serve.add_argument("--data-dir", type=Path, default=None)
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=_serve)
+
+    demo = sub.add_parser("demo", help="run the whole thing on a simulated site")
+    demo.add_argument("--users", type=int, default=2_000)
+    demo.add_argument("--days", type=float, default=3.0)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--port", type=int, default=None)
+    demo.add_argument("--keep", action="store_true", help="leave the server running")
+    demo.set_defaults(func=_demo)
+
+    imp = sub.add_parser("import", help="load historical events from a file")
+    imp.add_argument("file")
+    imp.add_argument("--data-dir", type=Path, default=None)
+    imp.add_argument("--format", choices=["jsonl", "csv", "accesslog"], default=None)
+    imp.set_defaults(func=_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Service settings: defaults, overridden by ``USERTIDE_*`` environment variables and
+then by command-line flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+IpPolicy = Literal["keep", "truncate", "drop"]
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    data_dir: Path = Path("usertide-data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_key: str | None = None
+    write_key: str | None = None
+    max_event_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+    # Per write key: sustained requests per second and the burst allowed above it.
+    rate_limit_rps: float = 5_000.0
+    rate_limit_burst: float = 10_000.0
+    ip_policy: IpPolicy = "truncate"
+    geoip_city_db: Path | None = None
+    geoip_asn_db: Path | None = None
+    trust_forwarded_for: bool = False
+    checkpoint_interval: float = 1.0
+    max_pending_events: int = 200_000
+    log_level: str = "info"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "usertide.duckdb"
+
+
+_ENV: dict[str, str] = {
+    "USERTIDE_DATA_DIR": "data_dir",
+    "USERTIDE_HOST": "host",
+    "USERTIDE_PORT": "port",
+    "USERTIDE_ADMIN_KEY": "admin_key",
+    "USERTIDE_WRITE_KEY": "write_key",
+    "USERTIDE_MAX_EVENT_BYTES": "max_event_bytes",
+    "USERTIDE_MAX_BATCH_BYTES": "max_batch_bytes",
+    "USERTIDE_RATE_LIMIT_RPS": "rate_limit_rps",
+    "USERTIDE_RATE_LIMIT_BURST": "rate_limit_burst",
+    "USERTIDE_IP_POLICY": "ip_policy",
+    "USERTIDE_GEOIP_CITY_DB": "geoip_city_db",
+    "USERTIDE_GEOIP_ASN_DB": "geoip_asn_db",
+    "USERTIDE_TRUST_FORWARDED_FOR": "trust_forwarded_for",
+    "USERTIDE_CHECKPOINT_INTERVAL": "checkpoint_interval",
+    "USERTIDE_LOG_LEVEL": "log_level",
+}
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from the environment, then explicit overrides (``None`` means unset)."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    for var, field in _ENV.items():
+        if var in env and env[var] != "":
+            raw[field] = env[var]
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    raw = {k: str(v) if isinstance(v, Path) else v for k, v in raw.items()}
+    return msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(f"cannot convert {type(value).__name__} to {kind}")

@@ -1,0 +1,85 @@
+"""The engine's extension point: a processor is a function of (event, user state).
+
+A processor owns one slot of per-user state (a msgspec Struct), updates it for each of
+the user's events in order, and returns outputs. It must be deterministic and do no
+I/O, so that replaying the log from a checkpoint reaches the same state, and so the
+same code runs in the embedded runtime and inside Quix Streams. Processors run in the
+order they are listed; a later one may read an earlier one's slot (never write it).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+import msgspec
+
+from usertide.events import Event
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class Reason(msgspec.Struct, kw_only=True, frozen=True):
+    code: str
+    message: str
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Detection(msgspec.Struct, kw_only=True, frozen=True, tag="detection"):
+    """Something unusual about a user, with reasons a person can read."""
+
+    detector: str
+    user_key: str
+    event_id: str
+    timestamp: float
+    score: float  # 0..1
+    reasons: tuple[Reason, ...] = ()
+
+
+class SessionClosed(msgspec.Struct, kw_only=True, frozen=True, tag="session_closed"):
+    user_key: str
+    session_id: str
+    started: float
+    ended: float
+    events: int
+    pages: int
+
+
+Output = Detection | SessionClosed
+
+
+class UserState:
+    """The per-user state: one slot per processor, plus the key it lives under."""
+
+    __slots__ = ("key", "slots")
+
+    def __init__(self, key: str, slots: dict[str, msgspec.Struct]) -> None:
+        self.key = key
+        self.slots = slots
+
+    def get(self, processor: type[Processor[S]]) -> S:
+        slot = self.slots[processor.name]
+        return slot  # type: ignore[return-value]
+
+
+class Processor(ABC, Generic[S]):
+    name: ClassVar[str]
+    state_type: ClassVar[type[msgspec.Struct]]
+
+    @abstractmethod
+    def initial(self) -> S:
+        """The state of a user never seen before."""
+
+    @abstractmethod
+    def process(self, event: Event, state: S, user: UserState) -> Sequence[Output]:
+        """Update ``state`` (this processor's slot) for ``event``; return outputs."""
+
+    @abstractmethod
+    def merge(self, into: S, other: S) -> S:
+        """Fold an anonymous visitor's state into the identified user's on identify."""
+
+    def view(self, state: S) -> dict[str, Any]:
+        """The JSON-able part of the state shown by the users API."""
+        out: dict[str, Any] = msgspec.to_builtins(state)
+        return out

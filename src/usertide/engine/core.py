@@ -1,0 +1,165 @@
+"""The runtime-independent engine: routes each event to its user and runs the
+processors over that user's state."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from usertide.engine.base import Output, Processor, UserState
+from usertide.engine.identity import ANON_PREFIX, IdentityResolver
+from usertide.engine.state import StateCodec
+from usertide.events import Event
+from usertide.store.base import EngineCommit
+
+
+class Engine:
+    """Per-user state in memory: recently used users decoded, the rest as bytes.
+
+    ``hot_capacity`` bounds how many users are kept as Python objects; the others are
+    kept encoded (a few hundred bytes each) and decoded on their next event.
+    """
+
+    def __init__(
+        self,
+        processors: Sequence[Processor[Any]],
+        *,
+        consumer: str = "engine",
+        hot_capacity: int = 50_000,
+    ) -> None:
+        self.processors = list(processors)
+        self.codec = StateCodec(self.processors)
+        self.consumer = consumer
+        self.identity = IdentityResolver()
+        self.hot: OrderedDict[str, UserState] = OrderedDict()
+        self.cold: dict[str, bytes] = {}
+        self.hot_capacity = hot_capacity
+        self.dirty: set[str] = set()
+        self.deleted: set[str] = set()
+        self.new_aliases: dict[str, str] = {}
+        self.offset = 0
+
+    # -- loading ---------------------------------------------------------------
+    def restore(self, offset: int, states: Any, aliases: dict[str, str]) -> None:
+        self.offset = offset
+        self.identity = IdentityResolver(aliases)
+        for key, data in states:
+            self.cold[key] = data
+
+    # -- processing ------------------------------------------------------------
+    def apply(self, event: Event) -> list[Output]:
+        if event.offset is not None and event.offset <= self.offset:
+            return []  # already applied before the checkpoint we resumed from
+        route = self.identity.route(event, self._known_users_if_alias(event))
+        state = self._state(route.key)
+        if route.merge_from is not None:
+            self._merge(state, route.merge_from)
+        if route.new_alias is not None:
+            self.new_aliases[route.new_alias[0]] = route.new_alias[1]
+        outputs: list[Output] = []
+        for processor in self.processors:
+            produced = processor.process(event, state.slots[processor.name], state)
+            if produced:
+                outputs.extend(produced)
+        self.dirty.add(route.key)
+        if event.offset is not None:
+            self.offset = event.offset
+        return outputs
+
+    def _known_users_if_alias(self, event: Event) -> set[str] | None:
+        if event.type != "alias" or not event.previous_id:
+            return None
+        pid = event.previous_id
+        return {pid} if (pid in self.hot or pid in self.cold) else set()
+
+    def _state(self, key: str) -> UserState:
+        state = self.hot.get(key)
+        if state is not None:
+            self.hot.move_to_end(key)
+            return state
+        data = self.cold.pop(key, None)
+        state = self.codec.decode(key, data) if data is not None else self.codec.new(key)
+        self.deleted.discard(key)
+        self.hot[key] = state
+        if len(self.hot) > self.hot_capacity:
+            old_key, old_state = self.hot.popitem(last=False)
+            self.cold[old_key] = self.codec.encode(old_state)
+        return state
+
+    def _merge(self, into: UserState, from_key: str) -> None:
+        if from_key not in self.hot and from_key not in self.cold:
+            return
+        other = self._state(from_key)
+        for processor in self.processors:
+            name = processor.name
+            into.slots[name] = processor.merge(into.slots[name], other.slots[name])
+        self.hot.pop(from_key, None)
+        self.dirty.discard(from_key)
+        self.deleted.add(from_key)
+
+    # -- reading ---------------------------------------------------------------
+    def lookup(self, key: str) -> UserState | None:
+        state = self.hot.get(key)
+        if state is not None:
+            return state
+        data = self.cold.get(key)
+        return self.codec.decode(key, data) if data is not None else None
+
+    def view(self, state: UserState) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for processor in self.processors:
+            out[processor.name] = processor.view(state.slots[processor.name])
+        return out
+
+    def forget(self, keys: Sequence[str]) -> None:
+        """Drop users from memory (after they were erased from the store)."""
+        for key in keys:
+            self.hot.pop(key, None)
+            self.cold.pop(key, None)
+            self.dirty.discard(key)
+            self.deleted.discard(key)
+        user_keys = {k for k in keys if not k.startswith(ANON_PREFIX)}
+        for anon, user in list(self.identity.aliases.items()):
+            if user in user_keys:
+                del self.identity.aliases[anon]
+                self.new_aliases.pop(anon, None)
+
+    # -- checkpointing ---------------------------------------------------------
+    def take_commit(self, profile_of: Any) -> EngineCommit:
+        """Collect what changed since the last commit and reset the change sets."""
+        states: dict[str, bytes | None] = {}
+        profiles: dict[str, dict[str, Any] | None] = {}
+        for key in self.dirty:
+            state = self.hot.get(key)
+            if state is None:
+                data = self.cold.get(key)
+                if data is None:
+                    continue
+                state = self.codec.decode(key, data)
+            states[key] = self.codec.encode(state)
+            profiles[key] = profile_of(state)
+        for key in self.deleted:
+            states[key] = None
+            profiles[key] = None
+        commit = EngineCommit(
+            consumer=self.consumer,
+            offset=self.offset,
+            states=states,
+            profiles=profiles,
+            aliases=dict(self.new_aliases),
+        )
+        self.dirty.clear()
+        self.deleted.clear()
+        self.new_aliases.clear()
+        return commit
+
+    def requeue(self, commit: EngineCommit) -> None:
+        """Mark a commit's changes pending again after the store failed to take it."""
+        for key, data in commit.states.items():
+            (self.dirty if data is not None else self.deleted).add(key)
+        for anon, user in commit.aliases.items():
+            self.new_aliases.setdefault(anon, user)
+
+    def user_count(self) -> int:
+        return len(self.hot) + len(self.cold)

@@ -1,0 +1,173 @@
+"""The embedded runtime: drives the engine in a thread of the service process.
+
+It resumes from the store's checkpoint, replays the log up to the head, then takes
+freshly committed batches from the collector; it checkpoints state, profiles, aliases
+and its offset in one transaction every ``checkpoint_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from usertide.engine.base import Output, UserState
+from usertide.engine.core import Engine
+from usertide.events import Event
+from usertide.metrics import Metrics
+from usertide.store.base import Store
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[Sequence[Output]], None]
+_STOP = object()
+
+
+class EmbeddedRuntime:
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        *,
+        metrics: Metrics | None = None,
+        checkpoint_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.metrics = metrics or Metrics()
+        self.checkpoint_interval = checkpoint_interval
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._lock = threading.RLock()
+        self._progress = threading.Condition(self._lock)
+        self._subscribers: list[Subscriber] = []
+        self._thread: threading.Thread | None = None
+        self._last_checkpoint = time.monotonic()
+        self.error: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        offset = self.store.engine_offset(self.engine.consumer)
+        self.engine.restore(offset, self.store.iter_states(), self.store.aliases())
+        self._thread = threading.Thread(target=self._run, name="usertide-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._thread = None
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def submit(self, events: Sequence[Event], committed_at: float) -> None:
+        """Hand over events just committed to the log, in offset order."""
+        if events:
+            self._queue.put((events, committed_at))
+
+    # -- the loop --------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._replay()
+            while True:
+                timeout = max(
+                    0.0, self._last_checkpoint + self.checkpoint_interval - time.monotonic()
+                )
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    self.checkpoint()
+                    continue
+                if item is _STOP:
+                    break
+                events, committed_at = item
+                self._apply(events)
+                self.metrics.engine_lag.observe(time.monotonic() - committed_at)
+                if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval:
+                    self.checkpoint()
+            self.checkpoint()
+        except BaseException as exc:  # the service reports it on /healthz
+            self.error = exc
+            log.exception("engine stopped")
+            with self._progress:
+                self._progress.notify_all()
+
+    def _replay(self) -> None:
+        while True:
+            events = self.store.read_log(self.engine.offset, 5_000)
+            if not events:
+                return
+            self._apply(events)
+
+    def _apply(self, events: Sequence[Event]) -> None:
+        outputs: list[Output] = []
+        with self._lock:
+            for event in events:
+                outputs.extend(self.engine.apply(event))
+            self.metrics.engine_offset.set(self.engine.offset)
+            self._progress.notify_all()
+        if outputs:
+            for output in outputs:
+                self.metrics.engine_outputs.labels(type(output).__name__).inc()
+            for subscriber in self._subscribers:
+                try:
+                    subscriber(outputs)
+                except Exception:
+                    log.exception("engine subscriber failed")
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            commit = self.engine.take_commit(self.profile_of)
+        try:
+            self.store.commit_engine(commit)
+        except Exception:
+            with self._lock:
+                self.engine.requeue(commit)
+            raise
+        self._last_checkpoint = time.monotonic()
+        self.metrics.engine_users.set(self.engine.user_count())
+
+    # -- reading ---------------------------------------------------------------
+    def profile_of(self, state: UserState) -> dict[str, Any]:
+        return self.engine.view(state)
+
+    def user(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            state = self.engine.lookup(key)
+            return self.engine.view(state) if state is not None else None
+
+    def resolve(self, user_or_anonymous_id: str) -> str:
+        with self._lock:
+            return self.engine.identity.aliases.get(user_or_anonymous_id, user_or_anonymous_id)
+
+    def linked_anonymous_ids(self, user_id: str) -> tuple[str, ...]:
+        with self._lock:
+            aliases = self.engine.identity.aliases
+            return tuple(a for a, u in aliases.items() if u == user_id)
+
+    def forget(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            self.engine.forget(keys)
+
+    def wait_for(self, offset: int, timeout: float = 10.0) -> bool:
+        """Block until the engine has processed the log up to ``offset``."""
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            while self.engine.offset < offset and self.error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._progress.wait(remaining)
+        return self.engine.offset >= offset
+
+    @property
+    def offset(self) -> int:
+        return self.engine.offset
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self.error is None

@@ -1,0 +1,106 @@
+"""The one normalized event that every capture path produces and every consumer reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+EventType = Literal["track", "page", "screen", "identify", "alias", "group"]
+EVENT_TYPES: frozenset[str] = frozenset({"track", "page", "screen", "identify", "alias", "group"})
+
+
+class Geo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    country: str | None = None  # ISO 3166-1 alpha-2
+    country_name: str | None = None
+    region: str | None = None
+    city: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    accuracy_km: float | None = None
+    asn: int | None = None
+    as_org: str | None = None
+
+
+class Device(msgspec.Struct, kw_only=True, omit_defaults=True):
+    browser: str | None = None
+    browser_version: str | None = None
+    os: str | None = None
+    os_version: str | None = None
+    device_type: str | None = None  # desktop | mobile | tablet | bot | other
+    device_brand: str | None = None
+    device_model: str | None = None
+    is_bot: bool = False
+    is_headless: bool = False
+    is_automation: bool = False
+
+
+class Context(msgspec.Struct, kw_only=True, omit_defaults=True):
+    ip: str | None = None
+    user_agent: str | None = None
+    page_url: str | None = None
+    page_path: str | None = None
+    page_referrer: str | None = None
+    page_title: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    library_name: str | None = None
+    library_version: str | None = None
+    geo: Geo | None = None
+    device: Device | None = None
+
+
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A captured event after parsing, clock correction and enrichment.
+
+    ``timestamp`` is the corrected event time; ``offset`` is assigned by the event log
+    when the event is durably appended and is ``None`` before that.
+    """
+
+    id: str
+    type: EventType
+    name: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    session_id: str | None = None
+    timestamp: datetime
+    sent_at: datetime | None = None
+    received_at: datetime
+    context: Context = msgspec.field(default_factory=Context)
+    properties: dict[str, Any] = msgspec.field(default_factory=dict)
+    traits: dict[str, Any] = msgspec.field(default_factory=dict)
+    previous_id: str | None = None
+    group_id: str | None = None
+    source: str = "api"
+    write_key_id: str | None = None
+    offset: int | None = None
+
+    @property
+    def distinct_id(self) -> str:
+        """The key the engine routes on before identity resolution."""
+        if self.user_id:
+            return self.user_id
+        return f"anon:{self.anonymous_id}"
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Event)
+_json_encoder = msgspec.json.Encoder()
+
+
+def encode_event(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> Event:
+    return _decoder.decode(data)
+
+
+def event_to_json(event: Event) -> bytes:
+    return _json_encoder.encode(event)
+
+
+def event_to_builtins(event: Event) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(event)
+    return out

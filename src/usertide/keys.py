@@ -1,0 +1,60 @@
+"""API keys: admin keys guard everything but ingestion; write keys identify a source.
+
+Keys are stored as SHA-256 digests only. A key given in the environment is registered
+on start; otherwise one of each kind is generated on first start and shown once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Literal
+
+from usertide.store.base import Store
+
+KeyKind = Literal["admin", "write"]
+_PREFIX: dict[KeyKind, str] = {"admin": "uta_", "write": "utw_"}
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_id(key: str) -> str:
+    """A short, non-secret name for a key (for metrics, logs and rate limits)."""
+    return digest(key)[:12]
+
+
+def generate(kind: KeyKind) -> str:
+    return _PREFIX[kind] + secrets.token_urlsafe(24)
+
+
+class KeyRing:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._digests: dict[KeyKind, dict[str, str]] = {"admin": {}, "write": {}}
+
+    def ensure(self, kind: KeyKind, configured: str | None) -> str | None:
+        """Register the configured key, or generate one if there is none of this kind.
+
+        Returns a newly generated key (to be shown once), else ``None``.
+        """
+        created: str | None = None
+        if configured:
+            self.store.put_key(key_id(configured), kind, digest(configured))
+        elif not self.store.keys(kind):
+            created = generate(kind)
+            self.store.put_key(key_id(created), kind, digest(created))
+        self._digests[kind] = self.store.keys(kind)
+        return created
+
+    def check(self, kind: KeyKind, key: str | None) -> str | None:
+        """The key's id if ``key`` is a valid key of ``kind``, else ``None``."""
+        if not key:
+            return None
+        candidate = digest(key)
+        for kid, stored in self._digests[kind].items():
+            if hmac.compare_digest(candidate, stored):
+                return kid
+        return None

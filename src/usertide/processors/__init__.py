@@ -1,0 +1,19 @@
+"""Built-in per-user processors: sessions, behaviour features, profile."""
+
+from usertide.processors.features import BehaviourFeatures, FeatureState
+from usertide.processors.profile import Profile, ProfileState
+from usertide.processors.sessions import Sessionizer, SessionState
+
+__all__ = [
+    "BehaviourFeatures",
+    "FeatureState",
+    "Profile",
+    "ProfileState",
+    "SessionState",
+    "Sessionizer",
+    "default_processors",
+]
+
+
+def default_processors() -> list[object]:
+    return [Sessionizer(), BehaviourFeatures(), Profile()]

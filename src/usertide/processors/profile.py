@@ -1,0 +1,172 @@
+"""The user profile: who this is, what they did, from where and on what."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import msgspec
+
+from usertide.engine.base import Output, Processor, UserState
+from usertide.events import Event
+
+MAX_EVENT_NAMES = 48
+MAX_SEEN = 5
+MAX_ANONYMOUS_IDS = 8
+MAX_TRAITS = 32
+MAX_TRAIT_CHARS = 256
+OTHER = "(other)"
+
+
+class Seen(msgspec.Struct, array_like=True):
+    """A device or location, with when and how often it was seen."""
+
+    label: str
+    first: float
+    last: float
+    count: int
+
+
+class ProfileState(msgspec.Struct, array_like=True):
+    user_id: str | None = None
+    anonymous_ids: list[str] = msgspec.field(default_factory=list)
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    events: int = 0
+    event_counts: dict[str, int] = msgspec.field(default_factory=dict)
+    devices: list[Seen] = msgspec.field(default_factory=list)
+    locations: list[Seen] = msgspec.field(default_factory=list)
+    traits: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Profile(Processor[ProfileState]):
+    name: ClassVar[str] = "profile"
+    state_type: ClassVar[type[msgspec.Struct]] = ProfileState
+
+    def initial(self) -> ProfileState:
+        return ProfileState()
+
+    def process(self, event: Event, state: ProfileState, user: UserState) -> Sequence[Output]:
+        t = event.timestamp.timestamp()
+        if event.user_id and state.user_id is None:
+            state.user_id = event.user_id
+        if event.anonymous_id and event.anonymous_id not in state.anonymous_ids:
+            _push_bounded(state.anonymous_ids, event.anonymous_id, MAX_ANONYMOUS_IDS)
+        if not state.first_seen or t < state.first_seen:
+            state.first_seen = t
+        state.last_seen = max(state.last_seen, t)
+        state.events += 1
+        _count(state.event_counts, event_label(event))
+        device = event.context.device
+        if device is not None and (device.browser or device.os):
+            label = f"{device.browser or '?'} on {device.os or '?'} ({device.device_type or '?'})"
+            _see(state.devices, label, t)
+        geo = event.context.geo
+        if geo is not None and geo.country:
+            label = ", ".join(x for x in (geo.city, geo.region, geo.country) if x)
+            _see(state.locations, label, t)
+        if event.traits:
+            _set_traits(state.traits, event.traits, overwrite=True)
+        set_once = event.properties.get("$set_once")
+        if isinstance(set_once, dict):
+            _set_traits(state.traits, set_once, overwrite=False)
+        return ()
+
+    def merge(self, into: ProfileState, other: ProfileState) -> ProfileState:
+        merged = msgspec.structs.replace(into)
+        merged.user_id = into.user_id or other.user_id
+        for anon in other.anonymous_ids:
+            if anon not in merged.anonymous_ids:
+                _push_bounded(merged.anonymous_ids, anon, MAX_ANONYMOUS_IDS)
+        firsts = [x for x in (into.first_seen, other.first_seen) if x]
+        merged.first_seen = min(firsts) if firsts else 0.0
+        merged.last_seen = max(into.last_seen, other.last_seen)
+        merged.events = into.events + other.events
+        merged.event_counts = dict(into.event_counts)
+        for name, n in other.event_counts.items():
+            _count(merged.event_counts, name, n)
+        merged.devices = list(into.devices)
+        for seen in other.devices:
+            _see(merged.devices, seen.label, seen.last, seen.count, seen.first)
+        merged.locations = list(into.locations)
+        for seen in other.locations:
+            _see(merged.locations, seen.label, seen.last, seen.count, seen.first)
+        merged.traits = dict(other.traits)
+        merged.traits.update(into.traits)
+        return merged
+
+    def view(self, state: ProfileState) -> dict[str, Any]:
+        return {
+            "user_id": state.user_id,
+            "anonymous_ids": list(state.anonymous_ids),
+            "first_seen": _iso(state.first_seen),
+            "last_seen": _iso(state.last_seen),
+            "events": state.events,
+            "event_counts": dict(state.event_counts),
+            "devices": [_seen_view(s) for s in state.devices],
+            "locations": [_seen_view(s) for s in state.locations],
+            "traits": dict(state.traits),
+        }
+
+
+def _iso(t: float) -> str | None:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z") if t else None
+
+
+def _seen_view(seen: Seen) -> dict[str, Any]:
+    return {
+        "label": seen.label,
+        "first_seen": _iso(seen.first),
+        "last_seen": _iso(seen.last),
+        "count": seen.count,
+    }
+
+
+def event_label(event: Event) -> str:
+    if event.type == "track" and event.name:
+        return event.name
+    return f"${event.type}"
+
+
+def _push_bounded(items: list[str], value: str, limit: int) -> None:
+    items.append(value)
+    if len(items) > limit:
+        del items[0]
+
+
+def _count(counts: dict[str, int], name: str, n: int = 1) -> None:
+    if name in counts or len(counts) < MAX_EVENT_NAMES - 1:
+        counts[name] = counts.get(name, 0) + n
+    else:
+        counts[OTHER] = counts.get(OTHER, 0) + n
+
+
+def _see(seen: list[Seen], label: str, t: float, n: int = 1, first: float | None = None) -> None:
+    for item in seen:
+        if item.label == label:
+            item.last = max(item.last, t)
+            item.first = min(item.first, first if first is not None else t)
+            item.count += n
+            return
+    seen.append(Seen(label=label, first=first if first is not None else t, last=t, count=n))
+    if len(seen) > MAX_SEEN:
+        # Forget the one seen least recently.
+        seen.remove(min(seen, key=lambda s: s.last))
+
+
+def _set_traits(traits: dict[str, Any], incoming: dict[str, Any], *, overwrite: bool) -> None:
+    for key, value in incoming.items():
+        if not isinstance(key, str):
+            continue
+        if not overwrite and key in traits:
+            continue
+        if key not in traits and len(traits) >= MAX_TRAITS:
+            continue
+        if isinstance(value, str) and len(value) > MAX_TRAIT_CHARS:
+            value = value[:MAX_TRAIT_CHARS]
+        elif isinstance(value, dict | list):
+            encoded = msgspec.json.encode(value)
+            if len(encoded) > MAX_TRAIT_CHARS:
+                continue
+        traits[key] = value

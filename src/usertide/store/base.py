@@ -1,0 +1,164 @@
+"""The storage contract. One narrow interface, two implementations (DuckDB, PostgreSQL).
+
+Every implementation must pass ``tests/store/test_conformance.py``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from usertide.events import Event, FailedEvent
+
+
+class EventQuery(msgspec.Struct, kw_only=True, frozen=True):
+    user_id: str | None = None
+    # Anonymous ids known to belong to ``user_id`` beside those in the store's aliases
+    # (the engine links them before its next checkpoint writes them down).
+    linked_anonymous_ids: tuple[str, ...] = ()
+    anonymous_id: str | None = None
+    name: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_offset: int | None = None  # cursor for pagination (exclusive)
+    limit: int = 100
+
+
+TopColumn = Literal["name", "page_path", "country", "type"]
+
+
+class EngineCommit(msgspec.Struct, kw_only=True):
+    """Everything the engine writes at a checkpoint, applied atomically.
+
+    ``states`` maps a user key to its serialized state (``None`` deletes it);
+    ``profiles`` maps a user key to its JSON-able profile; ``aliases`` maps an
+    anonymous id to the identified user it was merged into.
+    """
+
+    consumer: str
+    offset: int
+    states: dict[str, bytes | None] = msgspec.field(default_factory=dict)
+    profiles: dict[str, dict[str, Any] | None] = msgspec.field(default_factory=dict)
+    aliases: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class EraseReport(msgspec.Struct, kw_only=True):
+    user_id: str
+    events: int
+    failed_events: int
+    states: int
+    profiles: int
+    aliases: int
+
+
+class Store(ABC):
+    """Durable storage for the event log, failed events, engine state and keys."""
+
+    # -- lifecycle ---------------------------------------------------------------
+    @abstractmethod
+    def migrate(self) -> int:
+        """Bring the schema to the current version; returns that version."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- the event log -------------------------------------------------------------
+    @abstractmethod
+    def append_events(self, events: Sequence[Event]) -> list[Event]:
+        """Durably append events not seen before (dedup by ``id``) in one commit.
+
+        Assigns each appended event a monotonically increasing ``offset`` and returns
+        the appended ones in offset order; duplicates (already stored, or repeated in
+        the batch) are skipped. Returns only after the commit is durable.
+        """
+
+    @abstractmethod
+    def read_log(self, after_offset: int, limit: int) -> list[Event]:
+        """Events with offset > ``after_offset`` in offset order (the engine's replay)."""
+
+    @abstractmethod
+    def last_offset(self) -> int:
+        """The highest offset in the log, 0 when empty."""
+
+    @abstractmethod
+    def query_events(self, query: EventQuery) -> list[Event]:
+        """Filtered events in offset order, at most ``query.limit``."""
+
+    @abstractmethod
+    def count_events(self) -> int: ...
+
+    @abstractmethod
+    def top_values(self, column: TopColumn, limit: int = 10) -> list[tuple[str, int]]:
+        """The most frequent values of an event column, with their counts."""
+
+    # -- failed events ------------------------------------------------------------
+    @abstractmethod
+    def append_failed(self, failed: Sequence[FailedEvent]) -> None: ...
+
+    @abstractmethod
+    def query_failed(self, limit: int = 100, reason: str | None = None) -> list[FailedEvent]: ...
+
+    @abstractmethod
+    def count_failed(self) -> int: ...
+
+    # -- engine state -------------------------------------------------------------
+    @abstractmethod
+    def commit_engine(self, commit: EngineCommit) -> None:
+        """Apply states, profiles, aliases and the consumer offset in one transaction."""
+
+    @abstractmethod
+    def engine_offset(self, consumer: str) -> int:
+        """The last offset committed by ``consumer``, 0 if none."""
+
+    @abstractmethod
+    def iter_states(self) -> Iterator[tuple[str, bytes]]: ...
+
+    @abstractmethod
+    def get_profile(self, key: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def aliases(self) -> dict[str, str]: ...
+
+    # -- keys ---------------------------------------------------------------------
+    @abstractmethod
+    def put_key(self, key_id: str, kind: str, digest: str) -> None: ...
+
+    @abstractmethod
+    def keys(self, kind: str) -> dict[str, str]:
+        """``{key_id: digest}`` for keys of ``kind`` ("admin" or "write")."""
+
+    # -- privacy ------------------------------------------------------------------
+    @abstractmethod
+    def erase_user(self, user_id: str) -> EraseReport:
+        """Delete every event, failed event, state, profile and alias of a user,
+        including the anonymous ids that were merged into it."""
+
+    # -- helpers shared by all implementations ---------------------------------------
+    def read_log_iter(self, after_offset: int, batch: int = 10_000) -> Iterator[Event]:
+        offset = after_offset
+        while True:
+            events = self.read_log(offset, batch)
+            if not events:
+                return
+            yield from events
+            last = events[-1].offset
+            assert last is not None
+            offset = last
+
+
+def dedup_in_batch(events: Sequence[Event]) -> list[Event]:
+    seen: set[str] = set()
+    out: list[Event] = []
+    for event in events:
+        if event.id not in seen:
+            seen.add(event.id)
+            out.append(event)
+    return out
+
+
+def profiles_json(profile: Mapping[str, Any]) -> bytes:
+    return msgspec.json.encode(profile)

@@ -1,0 +1,422 @@
+"""The embedded store: one DuckDB file holds the event log and everything else.
+
+DuckDB connections are not safe to share between threads, so each thread gets its own
+cursor; writes are serialized by one lock (DuckDB allows one writer per table at a
+time, and the log's offsets must be assigned in commit order).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, get_args
+
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from usertide.events import Event, FailedEvent, FailureReason, decode_event, encode_event
+from usertide.store.base import (
+    EngineCommit,
+    EraseReport,
+    EventQuery,
+    Store,
+    TopColumn,
+    dedup_in_batch,
+)
+from usertide.store.schema import CURRENT_VERSION, MIGRATIONS
+
+_EVENT_SCHEMA = pa.schema(
+    [
+        ("offset", pa.int64()),
+        ("id", pa.string()),
+        ("type", pa.string()),
+        ("name", pa.string()),
+        ("user_id", pa.string()),
+        ("anonymous_id", pa.string()),
+        ("session_id", pa.string()),
+        ("page_path", pa.string()),
+        ("country", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+        ("body", pa.binary()),
+    ]
+)
+
+
+class DuckDBStore(Store):
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self._root = duckdb.connect(self.path)
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._write_lock = threading.RLock()
+        self._next_offset = 1
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        con: duckdb.DuckDBPyConnection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = self._root.cursor()
+            self._local.con = con
+            with self._write_lock:
+                self._cursors.append(con)
+        return con
+
+    def migrate(self) -> int:
+        con = self._con()
+        with self._write_lock:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            rows = con.execute("SELECT max(version) FROM schema_version").fetchall()
+            version = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+            for step in range(version, CURRENT_VERSION):
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    for statement in MIGRATIONS[step]:
+                        con.execute(statement)
+                    con.execute("INSERT INTO schema_version VALUES (?)", [step + 1])
+                    con.execute("COMMIT")
+                except Exception:
+                    con.execute("ROLLBACK")
+                    raise
+            self._next_offset = self.last_offset() + 1
+        return CURRENT_VERSION
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._write_lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._root.close()
+
+    # -- the event log -------------------------------------------------------------
+    def append_events(self, events: Sequence[Event]) -> list[Event]:
+        if not events:
+            return []
+        batch = dedup_in_batch(events)
+        con = self._con()
+        with self._write_lock:
+            first = self._next_offset
+            for i, event in enumerate(batch):
+                event.offset = first + i
+            table = pa.table(
+                [
+                    pa.array([e.offset for e in batch], pa.int64()),
+                    pa.array([e.id for e in batch], pa.string()),
+                    pa.array([e.type for e in batch], pa.string()),
+                    pa.array([e.name for e in batch], pa.string()),
+                    pa.array([e.user_id for e in batch], pa.string()),
+                    pa.array([e.anonymous_id for e in batch], pa.string()),
+                    pa.array([e.session_id for e in batch], pa.string()),
+                    pa.array([e.context.page_path for e in batch], pa.string()),
+                    pa.array([_country(e) for e in batch], pa.string()),
+                    pa.array([e.timestamp for e in batch], pa.timestamp("us", tz="UTC")),
+                    pa.array([e.received_at for e in batch], pa.timestamp("us", tz="UTC")),
+                    pa.array([encode_event(e) for e in batch], pa.binary()),
+                ],
+                schema=_EVENT_SCHEMA,
+            )
+            con.register("incoming_events", table)
+            try:
+                rows = con.execute(
+                    "INSERT INTO events SELECT * FROM incoming_events ON CONFLICT DO NOTHING "
+                    'RETURNING "offset"'
+                ).fetchall()
+            except Exception:
+                for event in batch:
+                    event.offset = None
+                raise
+            finally:
+                con.unregister("incoming_events")
+            self._next_offset = first + len(batch)
+        inserted = {int(r[0]) for r in rows}
+        appended = []
+        for event in batch:
+            if event.offset in inserted:
+                appended.append(event)
+            else:
+                event.offset = None
+        return appended
+
+    def read_log(self, after_offset: int, limit: int) -> list[Event]:
+        rows = (
+            self._con()
+            .execute(
+                'SELECT "offset", body FROM events WHERE "offset" > ? ORDER BY "offset" LIMIT ?',
+                [after_offset, limit],
+            )
+            .fetchall()
+        )
+        return [_row_event(r) for r in rows]
+
+    def last_offset(self) -> int:
+        row = self._con().execute('SELECT coalesce(max("offset"), 0) FROM events').fetchall()
+        return int(row[0][0]) if row else 0
+
+    def query_events(self, query: EventQuery) -> list[Event]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.user_id is not None:
+            clauses.append(
+                "(user_id = ? OR anonymous_id IN "
+                "(SELECT anonymous_id FROM aliases WHERE user_id = ?) "
+                "OR list_contains(?, anonymous_id))"
+            )
+            params += [query.user_id, query.user_id, list(query.linked_anonymous_ids)]
+        if query.anonymous_id is not None:
+            clauses.append("anonymous_id = ?")
+            params.append(query.anonymous_id)
+        if query.name is not None:
+            clauses.append("name = ?")
+            params.append(query.name)
+        if query.since is not None:
+            clauses.append("ts >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            clauses.append("ts < ?")
+            params.append(query.until)
+        if query.after_offset is not None:
+            clauses.append('"offset" > ?')
+            params.append(query.after_offset)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        params.append(query.limit)
+        rows = (
+            self._con()
+            .execute(f'SELECT "offset", body FROM events {where} ORDER BY "offset" LIMIT ?', params)
+            .fetchall()
+        )
+        return [_row_event(r) for r in rows]
+
+    def top_values(self, column: TopColumn, limit: int = 10) -> list[tuple[str, int]]:
+        if column not in get_args(TopColumn):
+            raise ValueError(f"cannot rank by {column!r}")
+        rows = (
+            self._con()
+            .execute(
+                f"SELECT {column}, count(*) AS n FROM events WHERE {column} IS NOT NULL "
+                f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?",
+                [limit],
+            )
+            .fetchall()
+        )
+        return [(str(v), int(n)) for v, n in rows]
+
+    def count_events(self) -> int:
+        row = self._con().execute("SELECT count(*) FROM events").fetchall()
+        return int(row[0][0]) if row else 0
+
+    # -- failed events ------------------------------------------------------------
+    def append_failed(self, failed: Sequence[FailedEvent]) -> None:
+        if not failed:
+            return
+        rows = [
+            (
+                f.id,
+                f.reason.value,
+                f.message,
+                f.field,
+                f.source,
+                f.received_at,
+                f.raw,
+                f.user_id,
+                f.anonymous_id,
+            )
+            for f in failed
+        ]
+        con = self._con()
+        with self._write_lock:
+            con.executemany(
+                "INSERT INTO failed_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                rows,
+            )
+
+    def query_failed(self, limit: int = 100, reason: str | None = None) -> list[FailedEvent]:
+        where, params = ("WHERE reason = ?", [reason]) if reason else ("", [])
+        rows = (
+            self._con()
+            .execute(
+                "SELECT id, reason, message, field, source, epoch_us(received_at), raw, user_id, "
+                f"anonymous_id FROM failed_events {where} ORDER BY received_at DESC, id LIMIT ?",
+                [*params, limit],
+            )
+            .fetchall()
+        )
+        return [
+            FailedEvent(
+                id=r[0],
+                reason=FailureReason(r[1]),
+                message=r[2],
+                field=r[3],
+                source=r[4],
+                received_at=datetime.fromtimestamp(r[5] / 1e6, UTC),
+                raw=r[6],
+                user_id=r[7],
+                anonymous_id=r[8],
+            )
+            for r in rows
+        ]
+
+    def count_failed(self) -> int:
+        row = self._con().execute("SELECT count(*) FROM failed_events").fetchall()
+        return int(row[0][0]) if row else 0
+
+    # -- engine state -------------------------------------------------------------
+    def commit_engine(self, commit: EngineCommit) -> None:
+        con = self._con()
+        upserts = [(k, v) for k, v in commit.states.items() if v is not None]
+        deletes = [(k,) for k, v in commit.states.items() if v is None]
+        profiles = [
+            (k, msgspec.json.encode(v).decode())
+            for k, v in commit.profiles.items()
+            if v is not None
+        ]
+        profile_deletes = [(k,) for k, v in commit.profiles.items() if v is None]
+        with self._write_lock:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                if upserts:
+                    _bulk_upsert(
+                        con, "user_state", ["key", "state"], upserts, [pa.string(), pa.binary()]
+                    )
+                if deletes:
+                    con.executemany("DELETE FROM user_state WHERE key = ?", deletes)
+                if profiles:
+                    _bulk_upsert(
+                        con, "profiles", ["key", "profile"], profiles, [pa.string(), pa.string()]
+                    )
+                if profile_deletes:
+                    con.executemany("DELETE FROM profiles WHERE key = ?", profile_deletes)
+                if commit.aliases:
+                    _bulk_upsert(
+                        con,
+                        "aliases",
+                        ["anonymous_id", "user_id"],
+                        list(commit.aliases.items()),
+                        [pa.string(), pa.string()],
+                    )
+                con.execute(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?)",
+                    [commit.consumer, commit.offset],
+                )
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    def engine_offset(self, consumer: str) -> int:
+        row = (
+            self._con()
+            .execute('SELECT "offset" FROM checkpoints WHERE consumer = ?', [consumer])
+            .fetchall()
+        )
+        return int(row[0][0]) if row else 0
+
+    def iter_states(self) -> Iterator[tuple[str, bytes]]:
+        cursor = self._root.cursor()
+        try:
+            result = cursor.execute("SELECT key, state FROM user_state")
+            while rows := result.fetchmany(10_000):
+                for key, state in rows:
+                    yield str(key), bytes(state)
+        finally:
+            cursor.close()
+
+    def get_profile(self, key: str) -> dict[str, Any] | None:
+        row = self._con().execute("SELECT profile FROM profiles WHERE key = ?", [key]).fetchall()
+        if not row:
+            return None
+        profile: dict[str, Any] = msgspec.json.decode(row[0][0])
+        return profile
+
+    def aliases(self) -> dict[str, str]:
+        rows = self._con().execute("SELECT anonymous_id, user_id FROM aliases").fetchall()
+        return {str(a): str(u) for a, u in rows}
+
+    # -- keys ---------------------------------------------------------------------
+    def put_key(self, key_id: str, kind: str, digest: str) -> None:
+        con = self._con()
+        with self._write_lock:
+            con.execute("INSERT OR REPLACE INTO api_keys VALUES (?, ?, ?)", [key_id, kind, digest])
+
+    def keys(self, kind: str) -> dict[str, str]:
+        rows = (
+            self._con()
+            .execute("SELECT key_id, digest FROM api_keys WHERE kind = ?", [kind])
+            .fetchall()
+        )
+        return {str(k): str(d) for k, d in rows}
+
+    # -- privacy ------------------------------------------------------------------
+    def erase_user(self, user_id: str) -> EraseReport:
+        con = self._con()
+        with self._write_lock:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                anon = [
+                    str(r[0])
+                    for r in con.execute(
+                        "SELECT anonymous_id FROM aliases WHERE user_id = ?", [user_id]
+                    ).fetchall()
+                ]
+                keys = [user_id, *(f"anon:{a}" for a in anon)]
+                events = _count_delete(
+                    con, "events", "user_id = ? OR list_contains(?, anonymous_id)", [user_id, anon]
+                )
+                failed = _count_delete(
+                    con,
+                    "failed_events",
+                    "user_id = ? OR list_contains(?, anonymous_id)",
+                    [user_id, anon],
+                )
+                states = _count_delete(con, "user_state", "list_contains(?, key)", [keys])
+                profiles = _count_delete(con, "profiles", "list_contains(?, key)", [keys])
+                aliases = _count_delete(con, "aliases", "user_id = ?", [user_id])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return EraseReport(
+            user_id=user_id,
+            events=events,
+            failed_events=failed,
+            states=states,
+            profiles=profiles,
+            aliases=aliases,
+        )
+
+
+def _country(event: Event) -> str | None:
+    geo = event.context.geo
+    return geo.country if geo is not None else None
+
+
+def _row_event(row: tuple[Any, ...]) -> Event:
+    event = decode_event(bytes(row[1]))
+    event.offset = int(row[0])
+    return event
+
+
+def _count_delete(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list[Any]) -> int:
+    row = con.execute(f"DELETE FROM {table} WHERE {where} RETURNING 1", params).fetchall()
+    return len(row)
+
+
+def _bulk_upsert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: list[str],
+    rows: list[tuple[Any, ...]],
+    types: list[pa.DataType],
+) -> None:
+    data = pa.table([pa.array([r[i] for r in rows], t) for i, t in enumerate(types)], names=columns)
+    con.register("incoming_rows", data)
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM incoming_rows")
+    finally:
+        con.unregister("incoming_rows")

@@ -1,0 +1,43 @@
+"""Schema versions for the SQL stores. Each step is applied once, in order, on start."""
+
+from __future__ import annotations
+
+# A list of steps; a store records how many it has applied. Never edit a released step:
+# append a new one.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE events (
+            "offset" BIGINT NOT NULL,
+            id VARCHAR PRIMARY KEY,
+            type VARCHAR NOT NULL,
+            name VARCHAR,
+            user_id VARCHAR,
+            anonymous_id VARCHAR,
+            session_id VARCHAR,
+            page_path VARCHAR,
+            country VARCHAR,
+            ts TIMESTAMPTZ NOT NULL,
+            received_at TIMESTAMPTZ NOT NULL,
+            body BLOB NOT NULL
+        )""",
+        """CREATE TABLE failed_events (
+            id VARCHAR PRIMARY KEY,
+            reason VARCHAR NOT NULL,
+            message VARCHAR NOT NULL,
+            field VARCHAR,
+            source VARCHAR NOT NULL,
+            received_at TIMESTAMPTZ NOT NULL,
+            raw VARCHAR NOT NULL,
+            user_id VARCHAR,
+            anonymous_id VARCHAR
+        )""",
+        "CREATE TABLE user_state (key VARCHAR PRIMARY KEY, state BLOB NOT NULL)",
+        "CREATE TABLE profiles (key VARCHAR PRIMARY KEY, profile VARCHAR NOT NULL)",
+        "CREATE TABLE aliases (anonymous_id VARCHAR PRIMARY KEY, user_id VARCHAR NOT NULL)",
+        'CREATE TABLE checkpoints (consumer VARCHAR PRIMARY KEY, "offset" BIGINT NOT NULL)',
+        "CREATE TABLE api_keys (key_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, "
+        "digest VARCHAR NOT NULL)",
+    ],
+]
+
+CURRENT_VERSION = len(MIGRATIONS)

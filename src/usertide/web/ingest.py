@@ -1,0 +1,241 @@
+"""Ingestion endpoints (Segment and PostHog wire formats). No admin key needed."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from usertide.capture import (
+    CaptureError,
+    CaptureRequest,
+    ParsedBatch,
+    PostHogProtocol,
+    SegmentProtocol,
+    WireProtocol,
+)
+from usertide.capture.base import failed_body
+from usertide.events import FailureReason
+from usertide.log import LogUnavailable
+from usertide.service import Service
+from usertide.web.errors import error_response, json_response
+
+_JSON_TYPES = ("application/json", "text/plain", "application/x-ndjson")
+_SEGMENT = SegmentProtocol()
+_POSTHOG = PostHogProtocol()
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    # wbits=47 accepts gzip and zlib headers; max_length bounds a decompression bomb.
+    decompressor = zlib.decompressobj(wbits=47)
+    out = decompressor.decompress(data, limit + 1)
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise _BodyTooLarge
+    return out
+
+
+def _basic_username(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
+def _client_ip(request: Request, trust_forwarded: bool) -> str | None:
+    if trust_forwarded:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
+    return request.client.host if request.client else None
+
+
+def _reject(service: Service, status: int, code: str, message: str, **kw: Any) -> Response:
+    service.metrics.requests_rejected.labels(code).inc()
+    return error_response(status, code, message, **kw)
+
+
+async def _ingest(
+    request: Request, service: Service, protocol: WireProtocol, endpoint: str
+) -> Response:
+    settings = service.settings
+    received_at = datetime.now(UTC)
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if content_type.lower() not in _JSON_TYPES:
+        return _reject(
+            service,
+            415,
+            "unsupported_media_type",
+            f"content type '{content_type[:64]}' is not supported; send application/json",
+        )
+    limit = settings.max_batch_bytes
+    try:
+        body = await _read_body(request, limit)
+        encoding = request.headers.get("content-encoding", "").lower()
+        gzip_js = request.query_params.get("compression") == "gzip-js"
+        if encoding in ("gzip", "deflate") or gzip_js:
+            body = _gunzip(body, limit)
+    except _BodyTooLarge:
+        return _reject(
+            service, 413, "payload_too_large", f"the request body is larger than {limit} bytes"
+        )
+    except zlib.error:
+        return _reject(service, 400, "invalid_compression", "the body is not valid gzip")
+    if not body.strip():
+        return _reject(service, 400, "empty_body", "the request body is empty")
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        failed = failed_body(
+            FailureReason.MALFORMED_JSON,
+            f"malformed JSON: {exc}",
+            body,
+            received_at,
+            protocol.name,
+        )
+        await _keep_failed(service, [failed])
+        return _reject(service, 400, "malformed_json", f"the body is not valid JSON: {exc}")
+
+    capture = CaptureRequest(
+        endpoint=endpoint,
+        received_at=received_at,
+        client_ip=_client_ip(request, settings.trust_forwarded_for),
+        user_agent=request.headers.get("user-agent"),
+        header_key=_basic_username(request),
+        max_event_bytes=settings.max_event_bytes,
+        body_bytes=len(body),
+    )
+    try:
+        parsed = protocol.parse(decoded, capture)
+    except CaptureError as exc:
+        return _reject(service, exc.status, exc.code, exc.message, headers=exc.headers)
+
+    key_id = service.keys.check("write", parsed.write_key)
+    if key_id is None:
+        message = "a write key is required" if not parsed.write_key else "unknown write key"
+        return _reject(service, 401, "invalid_write_key", message)
+    wait = service.limiter.take(key_id)
+    if wait > 0:
+        retry = str(max(1, int(wait + 0.999)))
+        return _reject(
+            service,
+            429,
+            "rate_limited",
+            "too many requests for this write key",
+            headers={"Retry-After": retry},
+        )
+    for event in parsed.events:
+        event.write_key_id = key_id
+        service.enrichers.enrich(event)
+    metrics = service.metrics
+    if parsed.events:
+        metrics.events_received.labels(protocol.name).inc(len(parsed.events))
+    for failure in parsed.failed:
+        metrics.events_failed.labels(failure.reason.value).inc()
+    try:
+        await service.committer.append(parsed.events, parsed.failed)
+    except LogUnavailable as exc:
+        return _reject(service, 503, "unavailable", str(exc), headers={"Retry-After": "1"})
+    return _answer(service, protocol, parsed)
+
+
+async def _keep_failed(service: Service, failed: list[Any]) -> None:
+    for failure in failed:
+        service.metrics.events_failed.labels(failure.reason.value).inc()
+    # When the log is unavailable the 400 still tells the client; the body is not kept.
+    with contextlib.suppress(LogUnavailable):
+        await service.committer.append((), failed)
+
+
+def _answer(service: Service, protocol: WireProtocol, parsed: ParsedBatch) -> Response:
+    accepted, failed = len(parsed.events), len(parsed.failed)
+    if failed and not accepted:
+        first = parsed.errors[0]
+        message = first["message"] if parsed.single else f"no valid events: {first['message']}"
+        extra = (
+            None
+            if parsed.single
+            else {"accepted": 0, "failed": failed, "errors": parsed.errors[:100]}
+        )
+        return _reject(service, 400, first["code"], message, extra=extra)
+    body: dict[str, Any] = {"status": 1} if protocol is _POSTHOG else {"success": True}
+    if not parsed.single or failed:
+        body.update(accepted=accepted, failed=failed)
+    if failed:
+        body["errors"] = parsed.errors[:100]
+    return json_response(body)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _handler(protocol: WireProtocol, endpoint: str) -> Handler:
+    route_name = f"{protocol.name}.{endpoint}"
+
+    async def handle(request: Request) -> Response:
+        service: Service = request.app.state.service
+        started = time.perf_counter()
+        try:
+            return await _ingest(request, service, protocol, endpoint)
+        finally:
+            service.metrics.request_latency.labels(route_name).observe(
+                time.perf_counter() - started
+            )
+
+    return handle
+
+
+def routes() -> list[Route]:
+    segment = [
+        Route("/v1/batch", _handler(_SEGMENT, "batch"), methods=["POST"]),
+        Route("/v1/import", _handler(_SEGMENT, "batch"), methods=["POST"]),
+        *(
+            Route(f"/v1/{kind}", _handler(_SEGMENT, kind), methods=["POST"])
+            for kind in ("track", "page", "screen", "identify", "alias", "group")
+        ),
+    ]
+    posthog = [
+        Route(path, _handler(_POSTHOG, "capture"), methods=["POST"])
+        for path in (
+            "/batch",
+            "/batch/",
+            "/capture",
+            "/capture/",
+            "/e",
+            "/e/",
+            "/i/v0/e",
+            "/i/v0/e/",
+        )
+    ]
+    return segment + posthog

@@ -1,0 +1,238 @@
+"""The OpenAPI 3.1 description of the HTTP interface, served at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from usertide import __version__
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _resp(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"description": description}
+    body["content"] = {"application/json": {"schema": schema or {"type": "object"}}}
+    return body
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    names = {
+        400: "Invalid input",
+        401: "Missing or unknown key",
+        404: "Not found",
+        413: "Too large",
+        415: "Unsupported content type",
+        429: "Rate limited",
+        503: "Unavailable",
+    }
+    return {str(c): _resp(names[c], _ERROR) for c in codes}
+
+
+_SEGMENT_ITEM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {
+            "type": "string",
+            "enum": ["track", "page", "screen", "identify", "alias", "group"],
+        },
+        "messageId": {"type": "string"},
+        "userId": {"type": ["string", "null"]},
+        "anonymousId": {"type": ["string", "null"]},
+        "event": {"type": "string"},
+        "name": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "originalTimestamp": {"type": "string", "format": "date-time"},
+        "sentAt": {"type": "string", "format": "date-time"},
+        "properties": {"type": "object"},
+        "traits": {"type": "object"},
+        "context": {"type": "object"},
+        "previousId": {"type": "string"},
+        "groupId": {"type": "string"},
+        "writeKey": {"type": "string"},
+    },
+}
+
+_INGEST_RESPONSES = {
+    "200": _resp("Stored durably", {"type": "object"}),
+    **_errors(400, 401, 413, 415, 429, 503),
+}
+
+
+def _ingest(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "tags": ["ingest"],
+            "security": [{"writeKeyBasic": []}, {}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+            "responses": _INGEST_RESPONSES,
+        }
+    }
+
+
+def _admin(op: dict[str, Any]) -> dict[str, Any]:
+    op.setdefault("security", [{"adminKey": []}])
+    op["responses"] = {**op["responses"], **_errors(401)}
+    return op
+
+
+def build_openapi() -> dict[str, Any]:
+    segment_batch = {
+        "type": "object",
+        "required": ["batch"],
+        "properties": {
+            "batch": {"type": "array", "items": _SEGMENT_ITEM},
+            "sentAt": {"type": "string", "format": "date-time"},
+            "context": {"type": "object"},
+            "writeKey": {"type": "string"},
+        },
+    }
+    posthog_event = {
+        "type": "object",
+        "properties": {
+            "event": {"type": "string"},
+            "distinct_id": {"type": "string"},
+            "properties": {"type": "object"},
+            "uuid": {"type": "string"},
+            "timestamp": {"type": "string"},
+            "api_key": {"type": "string"},
+            "token": {"type": "string"},
+        },
+    }
+    posthog_body = {
+        "oneOf": [
+            posthog_event,
+            {"type": "array", "items": posthog_event},
+            {
+                "type": "object",
+                "required": ["batch"],
+                "properties": {
+                    "api_key": {"type": "string"},
+                    "batch": {"type": "array", "items": posthog_event},
+                    "sent_at": {"type": "string"},
+                },
+            },
+        ]
+    }
+    user_param = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    paths: dict[str, Any] = {
+        "/v1/batch": _ingest("Segment batch (≤ 500 KB, ≤ 32 KB per event)", segment_batch),
+        **{
+            f"/v1/{k}": _ingest(f"Segment {k}", _SEGMENT_ITEM)
+            for k in ("track", "page", "screen", "identify", "alias", "group")
+        },
+        "/batch": _ingest("PostHog batch", posthog_body),
+        "/capture": _ingest("PostHog capture", posthog_body),
+        "/e": _ingest("PostHog capture (JS)", posthog_body),
+        "/v1/users/{user_id}": {
+            "get": _admin(
+                {
+                    "summary": "Profile and current session features of a user",
+                    "tags": ["users"],
+                    "parameters": [user_param],
+                    "responses": {"200": _resp("The user"), **_errors(404)},
+                }
+            ),
+            "delete": _admin(
+                {
+                    "summary": "Erase everything about a user",
+                    "tags": ["users"],
+                    "parameters": [user_param],
+                    "responses": {"200": _resp("What was erased")},
+                }
+            ),
+        },
+        "/v1/events": {
+            "get": _admin(
+                {
+                    "summary": "Events, filtered and paginated",
+                    "tags": ["events"],
+                    "parameters": [
+                        {"name": n, "in": "query", "required": False, "schema": s}
+                        for n, s in (
+                            ("user_id", {"type": "string"}),
+                            ("anonymous_id", {"type": "string"}),
+                            ("name", {"type": "string"}),
+                            ("since", {"type": "string", "format": "date-time"}),
+                            ("until", {"type": "string", "format": "date-time"}),
+                            ("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                            ("cursor", {"type": "string"}),
+                        )
+                    ],
+                    "responses": {"200": _resp("A page of events"), **_errors(400)},
+                }
+            )
+        },
+        "/v1/failed-events": {
+            "get": _admin(
+                {
+                    "summary": "Input kept because it could not become an event",
+                    "tags": ["events"],
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                        {
+                            "name": "reason",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {"200": _resp("Failed events"), **_errors(400)},
+                }
+            )
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness; details with an admin key",
+                "tags": ["ops"],
+                "responses": {"200": _resp("Healthy"), "503": _resp("Degraded")},
+            }
+        },
+        "/metrics": {
+            "get": _admin(
+                {
+                    "summary": "Prometheus metrics",
+                    "tags": ["ops"],
+                    "responses": {
+                        "200": {"description": "Prometheus text", "content": {"text/plain": {}}}
+                    },
+                }
+            )
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "usertide",
+            "version": __version__,
+            "description": "Real-time user behaviour analysis.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                }
+            },
+            "securitySchemes": {
+                "adminKey": {"type": "http", "scheme": "bearer"},
+                "writeKeyBasic": {"type": "http", "scheme": "basic"},
+            },
+        },
+    }

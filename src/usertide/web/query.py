@@ -1,0 +1,123 @@
+"""Query endpoints: users, events, failed events. Admin key required."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from usertide.capture.errors import ItemError
+from usertide.capture.timestamps import parse_time
+from usertide.engine.identity import ANON_PREFIX
+from usertide.events import event_to_builtins
+from usertide.store import EventQuery
+from usertide.web.auth import require_admin
+from usertide.web.errors import ApiError, json_response
+
+MAX_LIMIT = 1000
+
+
+async def get_user(request: Request) -> Response:
+    service = require_admin(request)
+    user_id = request.path_params["user_id"]
+    runtime = service.runtime
+    key = runtime.resolve(user_id)
+    view = runtime.user(key)
+    if view is None:
+        key = ANON_PREFIX + user_id
+        view = runtime.user(key)
+    if view is None:
+        raise ApiError(404, "not_found", "no such user")
+    profile = view.get("profile", {})
+    body = {
+        "user_id": None if key.startswith(ANON_PREFIX) else key,
+        "anonymous": key.startswith(ANON_PREFIX),
+        "profile": profile,
+        "session": view.get("sessions", {}),
+        "features": view.get("features", {}),
+        **{k: v for k, v in view.items() if k not in ("profile", "sessions", "features")},
+    }
+    return json_response(body)
+
+
+async def delete_user(request: Request) -> Response:
+    service = require_admin(request)
+    user_id = request.path_params["user_id"]
+    aliases = service.runtime.linked_anonymous_ids(user_id)
+    keys = [user_id, ANON_PREFIX + user_id, *(ANON_PREFIX + a for a in aliases)]
+    service.runtime.forget(keys)
+    report = await run_in_threadpool(service.store.erase_user, user_id)
+    service.runtime.forget(keys)
+    return json_response({"erased": msgspec.to_builtins(report)})
+
+
+def _time_param(request: Request, name: str) -> datetime | None:
+    try:
+        return parse_time(request.query_params.get(name), name)
+    except ItemError as exc:
+        raise ApiError(400, "invalid_parameter", exc.message) from exc
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be a whole number")
+    value = int(raw)
+    if not lo <= value <= hi:
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be between {lo} and {hi}")
+    return value
+
+
+async def list_events(request: Request) -> Response:
+    service = require_admin(request)
+    params = request.query_params
+    limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
+    cursor = params.get("cursor")
+    if cursor is not None and not cursor.isdigit():
+        raise ApiError(400, "invalid_parameter", "'cursor' must come from 'next_cursor'")
+    user_id = params.get("user_id")
+    linked = service.runtime.linked_anonymous_ids(user_id) if user_id else ()
+    query = EventQuery(
+        user_id=user_id,
+        linked_anonymous_ids=linked,
+        anonymous_id=params.get("anonymous_id"),
+        name=params.get("name"),
+        since=_time_param(request, "since"),
+        until=_time_param(request, "until"),
+        after_offset=int(cursor) if cursor is not None else None,
+        limit=limit,
+    )
+    events = await run_in_threadpool(service.store.query_events, query)
+    next_cursor = str(events[-1].offset) if len(events) == limit else None
+    body: dict[str, Any] = {
+        "events": [event_to_builtins(e) for e in events],
+        "next_cursor": next_cursor,
+    }
+    return json_response(body)
+
+
+async def list_failed(request: Request) -> Response:
+    service = require_admin(request)
+    limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
+    reason = request.query_params.get("reason")
+    failed = await run_in_threadpool(service.store.query_failed, limit, reason)
+    total = await run_in_threadpool(service.store.count_failed)
+    return json_response(
+        {"failed_events": [msgspec.to_builtins(f) for f in failed], "total": total}
+    )
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/users/{user_id:str}", get_user, methods=["GET"]),
+        Route("/v1/users/{user_id:str}", delete_user, methods=["DELETE"]),
+        Route("/v1/events", list_events, methods=["GET"]),
+        Route("/v1/failed-events", list_failed, methods=["GET"]),
+    ]

@@ -1,0 +1,197 @@
+"""The storage contract, run against every implementation of ``Store``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from factories import T0, event, failed
+from usertide.events import FailureReason
+from usertide.store import DuckDBStore, EngineCommit, EventQuery, Store
+
+StoreFactory = Callable[[], Store]
+
+
+def _duckdb(tmp_path: Path) -> StoreFactory:
+    return lambda: DuckDBStore(tmp_path / "store.duckdb")
+
+
+IMPLEMENTATIONS = {"duckdb": _duckdb}
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+def factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    return IMPLEMENTATIONS[request.param](tmp_path)
+
+
+@pytest.fixture
+def store(factory: StoreFactory) -> Iterator[Store]:
+    s = factory()
+    s.migrate()
+    yield s
+    s.close()
+
+
+def test_migrate_is_idempotent_and_survives_reopen(factory: StoreFactory) -> None:
+    s = factory()
+    version = s.migrate()
+    assert s.migrate() == version
+    s.append_events([event(id="a")])
+    s.close()
+    again = factory()
+    assert again.migrate() == version
+    assert again.count_events() == 1
+    again.close()
+
+
+def test_append_assigns_increasing_offsets_and_dedups(store: Store) -> None:
+    first = store.append_events([event(id="a"), event(id="b"), event(id="a")])
+    assert [e.id for e in first] == ["a", "b"]
+    offsets = [e.offset for e in first]
+    assert offsets == sorted(offsets) and len(set(offsets)) == 2
+    second = store.append_events([event(id="b"), event(id="c")])
+    assert [e.id for e in second] == ["c"]
+    assert second[0].offset is not None and first[1].offset is not None
+    assert second[0].offset > first[1].offset
+    assert store.count_events() == 3
+    assert store.last_offset() == second[0].offset
+
+
+def test_offsets_continue_after_reopen(factory: StoreFactory) -> None:
+    s = factory()
+    s.migrate()
+    (a,) = s.append_events([event(id="a")])
+    s.close()
+    s = factory()
+    s.migrate()
+    (b,) = s.append_events([event(id="b")])
+    assert a.offset is not None and b.offset is not None and b.offset > a.offset
+    assert [e.id for e in s.append_events([event(id="a")])] == []
+    s.close()
+
+
+def test_read_log_round_trips_events(store: Store) -> None:
+    original = event(id="x", traits={"plan": "pro"}, properties={"n": 1, "nested": {"k": [1, 2]}})
+    store.append_events([original, event(id="y")])
+    log = store.read_log(0, 10)
+    assert [e.id for e in log] == ["x", "y"]
+    assert log[0].traits == {"plan": "pro"}
+    assert log[0].properties == {"n": 1, "nested": {"k": [1, 2]}}
+    assert log[0].timestamp == original.timestamp
+    assert store.read_log(log[0].offset or 0, 10)[0].id == "y"
+    assert [e.id for e in store.read_log_iter(0, batch=1)] == ["x", "y"]
+
+
+def test_query_events_filters_and_paginates(store: Store) -> None:
+    store.append_events(
+        [
+            event(id="1", user_id="jane", name="click", at=0),
+            event(id="2", user_id="bob", name="click", at=10),
+            event(id="3", user_id="jane", name="buy", at=20),
+            event(id="4", user_id=None, anonymous_id="a1", name="click", at=30),
+        ]
+    )
+    assert [e.id for e in store.query_events(EventQuery(user_id="jane"))] == ["1", "3"]
+    assert [e.id for e in store.query_events(EventQuery(name="click"))] == ["1", "2", "4"]
+    assert [e.id for e in store.query_events(EventQuery(anonymous_id="a1"))] == ["4"]
+    window = EventQuery(since=T0.replace(second=5), until=T0.replace(second=25))
+    assert [e.id for e in store.query_events(window)] == ["2", "3"]
+    page1 = store.query_events(EventQuery(limit=2))
+    page2 = store.query_events(EventQuery(limit=2, after_offset=page1[-1].offset))
+    assert [e.id for e in page1 + page2] == ["1", "2", "3", "4"]
+
+
+def test_user_query_includes_merged_anonymous_events(store: Store) -> None:
+    store.append_events([event(id="1", user_id=None, anonymous_id="a1"), event(id="2")])
+    store.commit_engine(EngineCommit(consumer="engine", offset=2, aliases={"a1": "jane"}))
+    assert [e.id for e in store.query_events(EventQuery(user_id="jane"))] == ["1", "2"]
+
+
+def test_failed_events_are_kept_with_reason(store: Store) -> None:
+    store.append_failed([failed(id="f1"), failed(FailureReason.MALFORMED_JSON, id="f2", raw="{")])
+    assert store.count_failed() == 2
+    kept = {f.id: f for f in store.query_failed()}
+    assert kept["f2"].reason is FailureReason.MALFORMED_JSON and kept["f2"].raw == "{"
+    assert [f.id for f in store.query_failed(reason="malformed_json")] == ["f2"]
+    store.append_failed([failed(id="f1")])  # replays are idempotent
+    assert store.count_failed() == 2
+
+
+def test_engine_commit_is_applied_together(store: Store) -> None:
+    assert store.engine_offset("engine") == 0
+    store.commit_engine(
+        EngineCommit(
+            consumer="engine",
+            offset=7,
+            states={"jane": b"\x01\x02", "anon:a1": b"\x03"},
+            profiles={"jane": {"events": 3}},
+            aliases={"a1": "jane"},
+        )
+    )
+    assert store.engine_offset("engine") == 7
+    assert dict(store.iter_states()) == {"jane": b"\x01\x02", "anon:a1": b"\x03"}
+    assert store.get_profile("jane") == {"events": 3}
+    assert store.aliases() == {"a1": "jane"}
+    store.commit_engine(
+        EngineCommit(
+            consumer="engine",
+            offset=9,
+            states={"jane": b"\x09", "anon:a1": None},
+            profiles={"jane": {"events": 4}},
+        )
+    )
+    assert dict(store.iter_states()) == {"jane": b"\x09"}
+    assert store.get_profile("jane") == {"events": 4}
+    assert store.engine_offset("engine") == 9
+    assert store.engine_offset("other") == 0
+
+
+def test_keys_are_stored_by_kind(store: Store) -> None:
+    store.put_key("k1", "admin", "d1")
+    store.put_key("k2", "write", "d2")
+    assert store.keys("admin") == {"k1": "d1"}
+    assert store.keys("write") == {"k2": "d2"}
+
+
+def test_erase_user_removes_everything_about_them(store: Store) -> None:
+    store.append_events(
+        [
+            event(id="1", user_id="jane"),
+            event(id="2", user_id=None, anonymous_id="a1"),
+            event(id="3", user_id="bob"),
+        ]
+    )
+    store.append_failed([failed(id="f1", user_id="jane"), failed(id="f2", user_id="bob")])
+    store.commit_engine(
+        EngineCommit(
+            consumer="engine",
+            offset=3,
+            states={"jane": b"j", "bob": b"b"},
+            profiles={"jane": {"x": 1}, "bob": {"x": 2}},
+            aliases={"a1": "jane"},
+        )
+    )
+    report = store.erase_user("jane")
+    assert (
+        report.events,
+        report.failed_events,
+        report.states,
+        report.profiles,
+        report.aliases,
+    ) == (2, 1, 1, 1, 1)
+    assert [e.id for e in store.read_log(0, 10)] == ["3"]
+    assert dict(store.iter_states()) == {"bob": b"b"}
+    assert store.get_profile("jane") is None and store.get_profile("bob") == {"x": 2}
+    assert [f.id for f in store.query_failed()] == ["f2"]
+    assert store.aliases() == {}
+
+
+def test_top_values(store: Store) -> None:
+    store.append_events(
+        [event(id=str(i), type="page", path=f"/p/{i % 3}") for i in range(7)]
+        + [event(id="t", name="buy")]
+    )
+    assert store.top_values("page_path", 2) == [("/p/0", 3), ("/p/1", 2)]
+    assert store.top_values("type") == [("page", 7), ("track", 1)]

@@ -1,0 +1,160 @@
+"""The collector's HTTP semantics against a real server."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+import msgspec
+import pytest
+
+from conftest import WRITE_KEY, Live
+
+
+def track(**kw: Any) -> dict[str, Any]:
+    return {"type": "track", "event": "click", "userId": "jane", **kw}
+
+
+def test_batch_is_stored_and_readable(live: Live) -> None:
+    body = {"batch": [track(messageId=f"m{i}") for i in range(5)]}
+    r = live.client.post("/v1/batch", json=body, headers=live.write)
+    assert r.status_code == 200
+    assert r.json() == {"success": True, "accepted": 5, "failed": 0}
+    assert live.service.store.count_events() == 5
+
+
+def test_write_key_in_body_and_dedup_by_message_id(live: Live) -> None:
+    body = {"writeKey": WRITE_KEY, "batch": [track(messageId="same"), track(messageId="same")]}
+    assert live.client.post("/v1/batch", json=body).status_code == 200
+    assert live.client.post("/v1/batch", json=body).status_code == 200
+    assert live.service.store.count_events() == 1
+
+
+def test_single_track_endpoint(live: Live) -> None:
+    r = live.client.post("/v1/track", json=track(), headers=live.write)
+    assert r.status_code == 200 and r.json() == {"success": True}
+
+
+def test_posthog_capture_and_gzip(live: Live) -> None:
+    event = {
+        "api_key": WRITE_KEY,
+        "event": "$pageview",
+        "distinct_id": "jane",
+        "properties": {"$current_url": "https://x.test/"},
+    }
+    assert live.client.post("/capture", json=event).json() == {"status": 1}
+    batch = msgspec.json.encode({"api_key": WRITE_KEY, "batch": [event, event]})
+    r = live.client.post(
+        "/batch",
+        content=gzip.compress(batch),
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == 1
+    r = live.client.post(
+        "/e/?compression=gzip-js",
+        content=gzip.compress(batch),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert r.status_code == 200
+    assert live.service.store.count_events() == 5
+
+
+def test_partial_batch_keeps_valid_and_failed(live: Live) -> None:
+    body = {"batch": [track(), {"type": "track", "userId": "jane"}]}
+    r = live.client.post("/v1/batch", json=body, headers=live.write)
+    assert r.status_code == 200
+    data = r.json()
+    assert (data["accepted"], data["failed"]) == (1, 1)
+    assert data["errors"][0]["code"] == "missing_event_name"
+    failed = live.client.get("/v1/failed-events", headers=live.admin).json()
+    assert failed["total"] == 1 and failed["failed_events"][0]["field"] == "event"
+
+
+def assert_error(r: Any, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    assert body["error"]["code"] == code and body["error"]["message"]
+    return body
+
+
+def test_invalid_single_event_is_400_and_kept(live: Live) -> None:
+    r = live.client.post("/v1/track", json={"userId": "jane"}, headers=live.write)
+    body = assert_error(r, 400, "missing_event_name")
+    assert "'event'" in body["error"]["message"]
+    assert live.service.store.count_failed() == 1
+
+
+def test_malformed_json_is_400_and_kept(live: Live) -> None:
+    r = live.client.post("/v1/batch", content=b'{"batch": [', headers=live.write)
+    assert_error(r, 400, "malformed_json")
+    (kept,) = live.service.store.query_failed()
+    assert kept.reason.value == "malformed_json" and kept.raw == '{"batch": ['
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"batch": []}, "empty_batch"),
+        ({"batch": "x"}, "invalid_batch"),
+        ({"batch": [{"type": "track", "event": "e"}]}, "missing_identity"),
+    ],
+)
+def test_bad_batches_are_400(live: Live, body: Any, code: str) -> None:
+    assert_error(live.client.post("/v1/batch", json=body, headers=live.write), 400, code)
+
+
+def test_keys(live: Live) -> None:
+    body = {"batch": [track()]}
+    assert_error(live.client.post("/v1/batch", json=body), 401, "invalid_write_key")
+    bad = {**body, "writeKey": "nope"}
+    assert_error(live.client.post("/v1/batch", json=bad), 401, "invalid_write_key")
+    mixed = {"writeKey": WRITE_KEY, "batch": [track(writeKey="other")]}
+    assert_error(live.client.post("/v1/batch", json=mixed), 401, "conflicting_keys")
+    assert live.service.store.count_events() == 0
+
+
+def test_size_limits(live: Live) -> None:
+    big = "x" * (501 * 1024)
+    r = live.client.post(
+        "/v1/batch", json={"batch": [track(properties={"x": big})]}, headers=live.write
+    )
+    assert_error(r, 413, "payload_too_large")
+    items = [track(properties={"x": "y" * 33_000}), track()]
+    r = live.client.post("/v1/batch", json={"batch": items}, headers=live.write)
+    assert r.status_code == 200 and r.json()["failed"] == 1
+    bomb = gzip.compress(b"[" + b" " * 5_000_000 + b"]")
+    r = live.client.post("/batch", content=bomb, headers={"Content-Encoding": "gzip"})
+    assert_error(r, 413, "payload_too_large")
+
+
+def test_content_type(live: Live) -> None:
+    r = live.client.post(
+        "/v1/batch", content=b"<xml/>", headers={**live.write, "Content-Type": "application/xml"}
+    )
+    assert_error(r, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("live", [{"rate_limit_rps": 1.0, "rate_limit_burst": 2.0}], indirect=True)
+def test_rate_limit(live: Live) -> None:
+    codes = [live.client.post("/v1/track", json=track(), headers=live.write) for _ in range(4)]
+    assert [r.status_code for r in codes[:2]] == [200, 200]
+    limited = codes[-1]
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("live", [{"max_pending_events": 0}], indirect=True)
+def test_503_when_the_log_cannot_take_writes(live: Live) -> None:
+    r = live.client.post("/v1/track", json=track(), headers=live.write)
+    assert_error(r, 503, "unavailable")
+    assert r.headers["Retry-After"] == "1"
+
+
+def test_enrichment_and_ip_truncation(live: Live) -> None:
+    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    body = {"batch": [track(context={"ip": "77.88.8.8", "userAgent": ua})]}
+    assert live.client.post("/v1/batch", json=body, headers=live.write).status_code == 200
+    (event,) = live.service.store.read_log(0, 10)
+    assert event.context.ip == "77.88.8.0"
+    assert event.context.geo is not None and event.context.geo.country == "RU"
+    assert event.context.device is not None and event.context.device.browser == "Firefox"
