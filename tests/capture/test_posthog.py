@@ -100,3 +100,14 @@ def test_conflicting_keys_and_empty_batches_are_rejected() -> None:
     with pytest.raises(CaptureError) as info:
         P.parse([], req())
     assert info.value.code == "empty_batch"
+
+
+def test_device_id_as_distinct_id_is_anonymous() -> None:
+    body = {
+        "event": "e",
+        "distinct_id": "dev-1",
+        "api_key": "k",
+        "properties": {"$device_id": "dev-1"},
+    }
+    (e,) = P.parse(body, req()).events
+    assert e.user_id is None and e.anonymous_id == "dev-1"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
@@ -33,3 +34,9 @@ def test_parse_time_never_raises_anything_but_item_errors(raw: object) -> None:
             corrected_time(result, None, datetime(2026, 1, 1, tzinfo=UTC))
     except ItemError:
         pass
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.datetimes(timezones=st.just(UTC)))
+def test_skew_correction_never_overflows(client: datetime, sent: datetime) -> None:
+    with contextlib.suppress(ItemError):
+        corrected_time(client, sent, datetime(2026, 1, 1, tzinfo=UTC))

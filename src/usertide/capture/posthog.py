@@ -196,7 +196,8 @@ def _identity(
     """PostHog has one ``distinct_id``; split it into Segment's user and anonymous ids.
 
     posthog-js marks anonymous visitors with ``$is_identified: false`` (or
-    ``$process_person_profile: false``); ``$identify`` names the anonymous id it merges
+    ``$process_person_profile: false``, or a ``distinct_id`` equal to its
+    ``$device_id``); ``$identify`` names the anonymous id it merges
     in ``$anon_distinct_id``. Server SDKs send identified users' ids.
     """
     anonymous = properties.get("$anon_distinct_id") or properties.get("$device_id")
@@ -204,6 +205,7 @@ def _identity(
     if kind != "identify" and (
         properties.get("$is_identified") is False
         or properties.get("$process_person_profile") is False
+        or distinct_id == as_id(properties.get("$device_id"))
     ):
         return None, distinct_id
     return distinct_id, anon_id if anon_id != distinct_id else None

@@ -100,7 +100,7 @@ def normalize_item(
     if not isinstance(item, dict):
         raise ItemError(FailureReason.SCHEMA_VIOLATION, "each event must be a JSON object")
     raw_kind = forced_type or item.get("type")
-    if raw_kind not in EVENT_TYPES:
+    if not isinstance(raw_kind, str) or raw_kind not in EVENT_TYPES:
         raise ItemError(
             FailureReason.UNKNOWN_TYPE,
             f"'type' must be one of {', '.join(sorted(EVENT_TYPES))}",

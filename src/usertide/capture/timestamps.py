@@ -54,7 +54,10 @@ def corrected_time(
     """
     if client_time is None:
         return received_at
-    result = received_at - (sent_at - client_time) if sent_at is not None else client_time
+    try:
+        result = received_at - (sent_at - client_time) if sent_at is not None else client_time
+    except OverflowError:
+        result = _EARLIEST - _FUTURE_SLACK  # a skew no clock can have: rejected below
     if result < _EARLIEST or result > received_at + _FUTURE_SLACK:
         raise ItemError(
             FailureReason.INVALID_TIMESTAMP,

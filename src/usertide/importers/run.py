@@ -111,6 +111,9 @@ def run_import(path: Path, *, data_dir: Path | None = None, fmt: str | None = No
         )
         with progress:
             stored, duplicates, failures = import_file(path, store, fmt=fmt, progress=progress)
+    except ValueError as exc:  # unknown format or a damaged file; what was read is kept
+        console.print(f"[red]cannot import {path}: {exc}")
+        return 2
     finally:
         store.close()
     console.print(

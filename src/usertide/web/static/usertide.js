@@ -1,50 +1,38 @@
-/*! usertide.js 0.1.0 | Apache-2.0 | browser snippet for usertide (Segment-spec events)
+/*! usertide.js 0.1.0 (Apache-2.0): sends Segment-spec events to usertide.
  *
- *   <script src="https://HOST/usertide.js" data-write-key="KEY" async></script>
- *   <script>window.usertide = window.usertide || [];
- *           usertide.push(["identify", "jane", {plan: "pro"}]);</script>
+ * <script src="https://HOST/usertide.js" data-write-key="KEY" async></script>
+ * <script>window.usertide = window.usertide || [];
+ *         usertide.push(["identify", "jane", {plan: "pro"}]);</script>
  *
- * Script attributes: data-write-key; data-host (default: this script's origin);
- * data-autocapture="false" (no click events); data-autopage="false" (no automatic page
- * views); data-respect-dnt="false" (ignore Do-Not-Track and Global Privacy Control).
- *
- * API (also callable as usertide.push(["name", ...args]) before the script loads):
- * track(event, props), page(name?, props?), identify(userId?, traits?), reset(),
+ * Attributes: data-write-key, data-host (default: this script's origin),
+ * data-autocapture="false" (no clicks), data-autopage="false" (no automatic page views),
+ * data-respect-dnt="false" (ignore Do-Not-Track / Global Privacy Control).
+ * API: track(event, props), page(name?, props?), identify(userId?, traits?), reset(),
  * optOut(), optIn(), flush() -> Promise, anonymousId(), userId(), sessionId().
  *
- * Privacy: when the browser sends Do-Not-Track ("1") or Global Privacy Control, the
- * snippet sends and stores nothing. optOut() is remembered; it drops unsent events and
- * stored ids, and nothing is sent or stored until optIn(). Click text never comes from
- * form fields; clicks on or inside [data-usertide-ignore] are not captured.
+ * Privacy: with Do-Not-Track "1" or Global Privacy Control on, nothing is sent or stored.
+ * optOut() is remembered and erases the stored ids and unsent events; nothing is sent or
+ * stored until optIn(). Click text never comes from form fields; clicks on or inside
+ * [data-usertide-ignore] are ignored.
  */
 (() => {
   "use strict";
-  try {
-    const w = window, d = document, nav = navigator;
-    const previous = w.usertide;
-    if (previous && previous.__usertide) return; // the script was included twice
+  const w = window, d = document, nav = navigator, loc = location;
+  const VERSION = "0.1.0", P = "usertide_", SESSION_MS = 30 * 60 * 1000;
+  const FLUSH_MS = 1000, BATCH_MAX = 20, QUEUE_MAX = 500;
+  const BYTES_MAX = 60000; // keepalive fetch and sendBeacon allow 64 KB in flight
+  const guard = (fn) => (...args) => { try { return fn(...args); } catch (e) { return undefined; } };
 
-    const VERSION = "0.1.0", P = "usertide_";
-    const SESSION_MS = 30 * 60 * 1000, FLUSH_MS = 1000, BATCH_MAX = 20;
-    const BYTES_MAX = 60000; // keepalive fetch and sendBeacon allow 64 KB in flight
-    const QUEUE_MAX = 500;
-    const noop = () => {};
-    const guard = (fn) => (...args) => { try { return fn(...args); } catch (e) { return undefined; } };
-
-    // -- configuration from the <script> tag -------------------------------------------
+  function main(previous) {
+    // -- configuration from the <script> tag ---------------------------------------------
     const script = d.currentScript || d.querySelector("script[data-write-key]");
-    const attr = (name, dflt) => {
-      const v = script && script.getAttribute("data-" + name);
-      return v == null ? dflt : v;
-    };
+    const attr = (name, dflt) => (script && script.getAttribute("data-" + name)) || dflt;
     const writeKey = attr("write-key", "");
-    const origin = script && script.src ? new URL(script.src, location.href).origin : location.origin;
-    const endpoint = attr("host", origin).replace(/\/+$/, "") + "/v1/batch";
-    const autocapture = attr("autocapture", "true") !== "false";
-    const autopage = attr("autopage", "true") !== "false";
-    const dnt = attr("respect-dnt", "true") !== "false" &&
+    const host = attr("host", script && script.src ? new URL(script.src, loc.href).origin : loc.origin);
+    const endpoint = host.replace(/\/+$/, "") + "/v1/batch";
+    const autocapture = attr("autocapture") !== "false", autopage = attr("autopage") !== "false";
+    const dnt = attr("respect-dnt") !== "false" &&
       (nav.doNotTrack === "1" || w.doNotTrack === "1" || nav.globalPrivacyControl === true);
-    if (!writeKey && w.console) console.warn("usertide.js: data-write-key is missing");
 
     // -- storage: localStorage, else first-party cookies, else memory -------------------
     let ls = null, backend;
@@ -55,16 +43,12 @@
       backend = { get: (k) => ls.getItem(k), set: (k, v) => ls.setItem(k, v), del: (k) => ls.removeItem(k) };
     } catch (e) {
       ls = null;
-      const mem = {};
-      backend = { get: (k) => (k in mem ? mem[k] : null), set: (k, v) => { mem[k] = v; }, del: (k) => { delete mem[k]; } };
-      if (nav.cookieEnabled) {
-        const tail = "; path=/; SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : "");
-        backend = {
-          get: (k) => { const m = d.cookie.match("(?:^|; )" + k + "=([^;]*)"); return m ? decodeURIComponent(m[1]) : null; },
-          set: (k, v) => { d.cookie = k + "=" + encodeURIComponent(v) + "; max-age=31536000" + tail; },
-          del: (k) => { d.cookie = k + "=; max-age=0" + tail; },
-        };
-      }
+      const mem = {}, tail = "; path=/; SameSite=Lax" + (loc.protocol === "https:" ? "; Secure" : "");
+      backend = nav.cookieEnabled ? {
+        get: (k) => { const m = d.cookie.match("(?:^|; )" + k + "=([^;]*)"); return m && decodeURIComponent(m[1]); },
+        set: (k, v) => { d.cookie = k + "=" + encodeURIComponent(v) + "; max-age=31536000" + tail; },
+        del: (k) => { d.cookie = k + "=; max-age=0" + tail; },
+      } : { get: (k) => mem[k] || null, set: (k, v) => { mem[k] = v; }, del: (k) => { delete mem[k]; } };
     }
     let optedOut = false;
     const disabled = () => dnt || optedOut;
@@ -85,15 +69,10 @@
       return [h.slice(0, 8), h.slice(8, 12), h.slice(12, 16), h.slice(16, 20), h.slice(20)].join("-");
     };
 
-    // -- identity and session -------------------------------------------------------------
+    // -- identity and session ---------------------------------------------------------------
     let anonId = null, userId = null;
-    const loadIds = () => {
-      anonId = get("aid") || uuid();
-      userId = get("uid");
-      set("aid", anonId);
-    };
-    // A new session starts after 30 minutes without events (last activity is persisted).
-    const session = () => {
+    const loadIds = () => { anonId = get("aid") || uuid(); userId = get("uid"); set("aid", anonId); };
+    const session = () => { // a new session after 30 minutes without events
       const now = Date.now();
       let sid = get("sid");
       if (!sid || now - (+get("last") || 0) > SESSION_MS) sid = uuid();
@@ -103,36 +82,30 @@
     };
 
     // -- the outgoing queue -----------------------------------------------------------------
-    // Unsent events are mirrored to localStorage under a per-page key, so events a page
-    // could not deliver are sent by the next page of the site. The server deduplicates by
-    // messageId, so sending one twice is harmless; losing one is not.
+    // Unsent events are mirrored to localStorage under a per-page key; the next page of the
+    // site sends what this one could not. The server deduplicates by messageId, so sending
+    // an event twice is harmless; losing one is not.
     let queue = [], inflight = [], timer = 0, sending = null, backoff = 0, retryAt = 0;
     const mirrorKey = P + "q_" + uuid().slice(0, 8);
     const mirror = () => {
-      if (!ls) return;
       const all = inflight.concat(queue);
       try {
         if (all.length && !disabled()) ls.setItem(mirrorKey, JSON.stringify(all));
         else ls.removeItem(mirrorKey);
-      } catch (e) { /* quota */ }
+      } catch (e) { /* no localStorage, or full */ }
     };
-    const sweep = (adopt) => { // pick up (or just delete) other pages' mirrored events
-      if (!ls) return;
+    const sweep = (adopt) => { // take over (or just delete) other pages' mirrored events
       const keys = [];
-      for (let i = 0; i < ls.length; i++) if ((ls.key(i) || "").indexOf(P + "q_") === 0) keys.push(ls.key(i));
+      for (let i = 0; i < ls.length; i++) if (ls.key(i).indexOf(P + "q_") === 0) keys.push(ls.key(i));
       keys.forEach((k) => {
-        try { if (adopt) queue = queue.concat(JSON.parse(ls.getItem(k)) || []); } catch (e) { /* corrupt */ }
+        try { if (adopt) queue = queue.concat(JSON.parse(ls.getItem(k))); } catch (e) { /* corrupt */ }
         ls.removeItem(k);
       });
     };
-    const bytes = (s) => (w.TextEncoder ? new TextEncoder().encode(s).length : s.length * 3);
-    const take = () => { // the next batch: at most BATCH_MAX events and about BYTES_MAX bytes
-      let n = 0, size = 0;
-      while (n < queue.length && n < BATCH_MAX) {
-        size += bytes(JSON.stringify(queue[n])) + 1;
-        if (n && size > BYTES_MAX) break;
-        n++;
-      }
+    const size = (s) => new Blob([s]).size;
+    const take = () => { // the next batch: <= BATCH_MAX events and about BYTES_MAX bytes
+      let n = 0, total = 0;
+      while (n < Math.min(queue.length, BATCH_MAX) && ((total += size(JSON.stringify(queue[n])) + 1) < BYTES_MAX || !n)) n++;
       return queue.splice(0, n);
     };
     const body = (batch) => JSON.stringify({ batch, sentAt: new Date().toISOString(), writeKey });
@@ -146,20 +119,17 @@
     };
     const settle = (ok, retryAfter) => {
       sending = null;
-      if (ok) {
-        inflight = [];
-        backoff = retryAt = 0;
-      } else { // retry later with exponential backoff (or the server's Retry-After)
+      if (!ok) { // put the batch back; retry with exponential backoff or the server's Retry-After
         if (!disabled()) queue = inflight.concat(queue);
-        inflight = [];
-        backoff = Math.min(60000, backoff ? backoff * 2 : 1000);
+        backoff = Math.min(60000, backoff * 2 || 1000);
         retryAt = Date.now() + Math.max(backoff * (0.75 + Math.random() / 2), (+retryAfter || 0) * 1000);
-      }
+      } else backoff = retryAt = 0;
+      inflight = [];
       mirror();
       schedule(queue.length >= BATCH_MAX ? 0 : FLUSH_MS);
       return ok;
     };
-    // One batch by fetch (text/plain, so no CORS preflight). Resolves to true on success.
+    // One batch by fetch; Content-Type text/plain avoids a CORS preflight. -> Promise<ok>
     const send = () => {
       if (sending) return sending;
       clearTimeout(timer);
@@ -169,49 +139,47 @@
       const payload = body(inflight);
       sending = fetch(endpoint, {
         method: "POST", body: payload, headers: { "Content-Type": "text/plain" },
-        credentials: "omit", keepalive: bytes(payload) < 65000,
-      }).then((res) => {
-        // 4xx other than 429 will never succeed: drop the batch.
-        if (res.ok || (res.status >= 400 && res.status < 500 && res.status !== 429)) return settle(true);
-        return settle(false, res.headers.get("Retry-After"));
+        credentials: "omit", keepalive: size(payload) < 65000,
+      }).then((res) => { // a 4xx other than 429 will never succeed: drop the batch
+        const drop = res.status >= 400 && res.status < 500 && res.status !== 429;
+        return settle(res.ok || drop, res.headers.get("Retry-After"));
       }, () => settle(false));
       return sending;
     };
     const flush = () => (sending || Promise.resolve()).then(send).then((ok) => (ok && queue.length ? flush() : undefined));
-    // The page is going away (or may be killed while hidden): hand everything to sendBeacon.
+    // Leaving (or hidden, and maybe never shown again): hand everything to sendBeacon.
     const beacon = () => {
       if (disabled() || !queue.length) return;
-      if (!nav.sendBeacon) { send(); return; }
+      if (!nav.sendBeacon) return void send();
       clearTimeout(timer);
       timer = 0;
       while (queue.length) {
         const batch = take();
-        let ok = false;
-        try { ok = nav.sendBeacon(endpoint, new Blob([body(batch)], { type: "text/plain" })); } catch (e) { /* */ }
-        if (!ok) { queue = batch.concat(queue); break; } // stays mirrored for the next page
+        if (!nav.sendBeacon(endpoint, new Blob([body(batch)], { type: "text/plain" }))) {
+          queue = batch.concat(queue); // stays mirrored for the next page
+          break;
+        }
       }
       mirror();
     };
 
-    // -- events -----------------------------------------------------------------------------
+    // -- events -------------------------------------------------------------------------------
     let lastUrl = null, referrer = d.referrer;
-    const tz = () => { try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return undefined; } };
-    const pageInfo = () => ({
-      path: location.pathname, url: location.href, referrer, title: d.title, search: location.search,
-    });
+    const pageInfo = () => ({ path: loc.pathname, url: loc.href, referrer, title: d.title, search: loc.search });
     const enqueue = (type, fields) => {
       if (disabled()) return;
       const ev = Object.assign({
         type, messageId: uuid(), timestamp: new Date().toISOString(), anonymousId: anonId,
         context: {
-          page: pageInfo(), userAgent: nav.userAgent, locale: nav.language, timezone: tz(),
+          page: pageInfo(), userAgent: nav.userAgent, locale: nav.language,
+          timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
           screen: { width: w.screen.width, height: w.screen.height },
           library: { name: "usertide.js", version: VERSION }, sessionId: session(),
         },
       }, fields);
       if (userId) ev.userId = userId;
       queue.push(ev);
-      if (queue.length > QUEUE_MAX) queue.splice(0, queue.length - QUEUE_MAX);
+      queue.splice(0, queue.length - QUEUE_MAX); // bounded while the server is unreachable
       mirror();
       schedule(queue.length >= BATCH_MAX ? 0 : FLUSH_MS);
     };
@@ -220,36 +188,34 @@
       if (event) enqueue("track", { event: String(event), properties: Object.assign({}, props) });
     };
     const page = (name, props) => {
-      if (name && typeof name === "object") { props = name; name = undefined; }
+      if (name && typeof name === "object") { props = name; name = null; }
       if (disabled()) return;
-      if (lastUrl && lastUrl !== location.href) referrer = lastUrl; // SPA: the previous route
-      lastUrl = location.href;
+      if (lastUrl && lastUrl !== loc.href) referrer = lastUrl; // in an SPA: the previous route
+      lastUrl = loc.href;
       enqueue("page", { name: name == null ? undefined : String(name), properties: Object.assign(pageInfo(), props) });
     };
     const identify = (id, traits) => {
       if (id && typeof id === "object") { traits = id; id = null; }
       if (disabled()) return;
-      if (id != null && id !== "") { userId = String(id); set("uid", userId); }
+      if (id != null && id !== "") set("uid", (userId = String(id)));
       enqueue("identify", { traits: Object.assign({}, traits) });
     };
     const reset = () => { // a new visitor: new anonymous id and session, no user
       ["uid", "sid", "last"].forEach(del);
       userId = null;
-      anonId = uuid();
-      set("aid", anonId);
+      set("aid", (anonId = uuid()));
     };
-    const autoPage = () => { if (autopage && location.href !== lastUrl) page(); };
+    const autoPage = () => { if (autopage && loc.href !== lastUrl) page(); };
     const optOut = () => {
       optedOut = true;
       queue = [];
       inflight = [];
       clearTimeout(timer);
       timer = 0;
-      sweep(false);
-      mirror();
+      if (ls) sweep(false);
       ["aid", "uid", "sid", "last"].forEach(del);
       anonId = userId = null;
-      try { backend.set(P + "optout", "1"); } catch (e) { /* */ }
+      try { backend.set(P + "optout", "1"); } catch (e) { /* blocked */ }
     };
     const optIn = () => {
       if (!optedOut) return;
@@ -258,48 +224,45 @@
       if (!dnt) { loadIds(); autoPage(); }
     };
 
-    // -- click autocapture --------------------------------------------------------------------
+    // -- click autocapture ----------------------------------------------------------------------
     const CLICKABLE = "a,button,input[type=submit],input[type=button],[role=button],[data-usertide-event]";
     const esc = (s) => (w.CSS && CSS.escape ? CSS.escape(s) : s.replace(/[^\w-]/g, "\\$&"));
-    const selector = (el) => { // "#id", else "tag.class:nth-of-type(n)" parts, <= 5 levels
+    const selector = (el) => { // "#id", else a "tag.class:nth-of-type(n)" path of <= 5 levels
       const parts = [];
-      for (let n = el; n && n.nodeType === 1 && parts.length < 5; n = n.parentElement) {
+      for (let n = el; n && parts.length < 5 && !/^(BODY|HTML)$/.test(n.tagName); n = n.parentElement) {
         if (n.id) { parts.unshift("#" + esc(n.id)); break; }
-        const tag = n.tagName.toLowerCase();
-        if (tag === "body" || tag === "html") break;
-        let part = tag + Array.from(n.classList).slice(0, 3).map((c) => "." + esc(c)).join("");
-        const same = n.parentElement ? Array.from(n.parentElement.children).filter((c) => c.tagName === n.tagName) : [];
-        if (same.length > 1) part += ":nth-of-type(" + (same.indexOf(n) + 1) + ")";
-        parts.unshift(part);
+        const same = Array.from(n.parentElement ? n.parentElement.children : []).filter((c) => c.tagName === n.tagName);
+        parts.unshift(n.tagName.toLowerCase() + Array.from(n.classList).slice(0, 3).map((c) => "." + esc(c)).join("") +
+          (same.length > 1 ? ":nth-of-type(" + (same.indexOf(n) + 1) + ")" : ""));
       }
       return parts.join(" > ");
     };
-    const label = (el) => { // visible text; never an input's value (passwords, search terms)
+    const label = (el) => { // visible text, never a form field's value (passwords, searches)
       const field = /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName);
-      const text = (!field && (el.innerText || el.textContent)) || el.getAttribute("aria-label") || el.getAttribute("title") || "";
+      const text = (!field && el.innerText) || el.getAttribute("aria-label") || el.getAttribute("title") || "";
       return text.replace(/\s+/g, " ").trim().slice(0, 100);
     };
     const onClick = (e) => {
       if (!autocapture || disabled()) return;
-      let t = e.target;
-      if (t && t.nodeType !== 1) t = t.parentElement; // text nodes
-      const el = t && t.closest && t.closest(CLICKABLE);
+      const t = e.target && e.target.nodeType === 1 ? e.target : e.target && e.target.parentElement;
+      const el = t && t.closest(CLICKABLE);
       if (!el || el.closest("[data-usertide-ignore]")) return;
       const named = el.closest("[data-usertide-event]");
-      const props = { tag: el.tagName.toLowerCase(), selector: selector(el) };
-      const text = label(el);
+      const props = { tag: el.tagName.toLowerCase(), selector: selector(el) }, text = label(el);
       if (text) props.text = text;
       if (typeof el.href === "string" && el.href) props.href = el.href;
       track((named && named.getAttribute("data-usertide-event")) || "$click", props);
     };
 
     // -- start ------------------------------------------------------------------------------------
-    if (!disabled()) { loadIds(); sweep(true); } else sweep(false);
-    const api = { track, page, identify, reset, optOut, optIn,
-      anonymousId: () => anonId, userId: () => userId, sessionId: () => (disabled() ? null : get("sid")) };
+    if (!writeKey && w.console) console.warn("usertide.js: data-write-key is missing");
+    if (!disabled()) loadIds();
+    if (ls) sweep(!disabled());
+    const api = { track, page, identify, reset, optOut, optIn, anonymousId: () => anonId,
+      userId: () => userId, sessionId: () => (disabled() ? null : get("sid")) };
     Object.keys(api).forEach((k) => { api[k] = guard(api[k]); });
-    api.flush = () => { try { return flush().catch(noop); } catch (e) { return Promise.resolve(); } };
-    api.push = guard((args) => {
+    api.flush = () => { try { return flush().catch(() => {}); } catch (e) { return Promise.resolve(); } };
+    api.push = guard((args) => { // usertide.push(["track", "Signed Up", {...}])
       const fn = args && args[0] !== "push" && api[args[0]];
       return typeof fn === "function" ? fn(...Array.prototype.slice.call(args, 1)) : undefined;
     });
@@ -308,11 +271,11 @@
     if (Array.isArray(previous)) previous.forEach(api.push); // calls made before we loaded
 
     autoPage();
-    if (autopage) { // single-page apps: a page view per new URL
+    if (autopage) { // single-page apps: a page view for each new URL
       const onRoute = () => setTimeout(guard(autoPage), 0);
       ["pushState", "replaceState"].forEach((m) => {
         const orig = history[m];
-        if (typeof orig === "function") history[m] = function () { const r = orig.apply(this, arguments); onRoute(); return r; };
+        history[m] = function () { const r = orig.apply(this, arguments); onRoute(); return r; };
       });
       w.addEventListener("popstate", onRoute);
       w.addEventListener("hashchange", onRoute);
@@ -320,9 +283,10 @@
     d.addEventListener("click", guard(onClick), true);
     d.addEventListener("visibilitychange", guard(() => { if (d.visibilityState === "hidden") beacon(); }));
     w.addEventListener("pagehide", guard(beacon));
-    w.addEventListener("storage", guard((e) => { // opting out in one tab applies to all
-      if (e.key === P + "optout") (e.newValue === "1" ? optOut : optIn)();
-    }));
-    schedule(FLUSH_MS); // events adopted from an earlier page
-  } catch (e) { /* never break the host page */ }
+    schedule(FLUSH_MS); // events taken over from an earlier page
+  }
+
+  const previous = window.usertide;
+  // Never throw into the host page; loading the script twice does nothing.
+  if (!(previous && previous.__usertide)) guard(main)(previous);
 })();
