@@ -40,6 +40,11 @@ class ParsedBatch(msgspec.Struct, kw_only=True):
 class WireProtocol(ABC):
     name: str
 
+    def parse_bytes(self, body: bytes, request: CaptureRequest) -> ParsedBatch | None:
+        """An optional fast path straight from the raw body; ``None`` means "use
+        :meth:`parse` on the decoded body". It must give the same result as ``parse``."""
+        return None
+
     @abstractmethod
     def parse(self, body: Any, request: CaptureRequest) -> ParsedBatch:
         """Normalize a decoded body. Raises CaptureError for request-level problems

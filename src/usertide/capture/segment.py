@@ -16,6 +16,7 @@ from usertide.capture.base import (
     new_id,
 )
 from usertide.capture.errors import CaptureError, ItemError
+from usertide.capture.segment_typed import parse_typed
 from usertide.capture.timestamps import corrected_time, parse_time
 from usertide.events import EVENT_TYPES, Context, Event, EventType, FailedEvent, FailureReason
 
@@ -24,6 +25,11 @@ SINGLE_ENDPOINTS = frozenset({"track", "page", "screen", "identify", "alias", "g
 
 class SegmentProtocol(WireProtocol):
     name = "segment"
+
+    def parse_bytes(self, body: bytes, request: CaptureRequest) -> ParsedBatch | None:
+        if request.endpoint != "batch":
+            return None
+        return parse_typed(body, request)
 
     def parse(self, body: Any, request: CaptureRequest) -> ParsedBatch:
         if not isinstance(body, dict):
@@ -181,10 +187,10 @@ def build_context(
 ) -> Context:
     page = as_dict(raw.get("page"), "context.page")
     library = as_dict(raw.get("library"), "context.library")
-    url = page.get("url", properties.get("url"))
-    path = page.get("path", properties.get("path"))
-    referrer = page.get("referrer", properties.get("referrer"))
-    title = page.get("title", properties.get("title"))
+    url, path, referrer, title = (
+        page[k] if page.get(k) is not None else properties.get(k)
+        for k in ("url", "path", "referrer", "title")
+    )
     return Context(
         ip=as_str(raw.get("ip"), "context.ip", 64) or request.client_ip,
         user_agent=as_str(raw.get("userAgent"), "context.userAgent", 1024) or request.user_agent,

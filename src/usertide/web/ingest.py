@@ -114,19 +114,6 @@ async def _ingest(
         return _reject(service, 400, "invalid_compression", "the body is not valid gzip")
     if not body.strip():
         return _reject(service, 400, "empty_body", "the request body is empty")
-    try:
-        decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        failed = failed_body(
-            FailureReason.MALFORMED_JSON,
-            f"malformed JSON: {exc}",
-            body,
-            received_at,
-            protocol.name,
-        )
-        await _keep_failed(service, [failed])
-        return _reject(service, 400, "malformed_json", f"the body is not valid JSON: {exc}")
-
     capture = CaptureRequest(
         endpoint=endpoint,
         received_at=received_at,
@@ -137,7 +124,21 @@ async def _ingest(
         body_bytes=len(body),
     )
     try:
-        parsed = protocol.parse(decoded, capture)
+        parsed = protocol.parse_bytes(body, capture)
+        if parsed is None:
+            try:
+                decoded = msgspec.json.decode(body)
+            except msgspec.DecodeError as exc:
+                failed = failed_body(
+                    FailureReason.MALFORMED_JSON,
+                    f"malformed JSON: {exc}",
+                    body,
+                    received_at,
+                    protocol.name,
+                )
+                await _keep_failed(service, [failed])
+                return _reject(service, 400, "malformed_json", f"the body is not valid JSON: {exc}")
+            parsed = protocol.parse(decoded, capture)
     except CaptureError as exc:
         return _reject(service, exc.status, exc.code, exc.message, headers=exc.headers)
 

@@ -19,7 +19,7 @@
   "use strict";
   const w = window, d = document, nav = navigator, loc = location;
   const VERSION = "0.1.0", P = "usertide_", SESSION_MS = 30 * 60 * 1000;
-  const FLUSH_MS = 1000, BATCH_MAX = 20, QUEUE_MAX = 500;
+  const FLUSH_MS = 1000, BATCH_MAX = 20, QUEUE_MAX = 500, MAX_TRIES = 10;
   const BYTES_MAX = 60000; // keepalive fetch and sendBeacon allow 64 KB in flight
   const guard = (fn) => (...args) => { try { return fn(...args); } catch (e) { return undefined; } };
 
@@ -85,7 +85,7 @@
     // Unsent events are mirrored to localStorage under a per-page key; the next page of the
     // site sends what this one could not. The server deduplicates by messageId, so sending
     // an event twice is harmless; losing one is not.
-    let queue = [], inflight = [], timer = 0, sending = null, backoff = 0, retryAt = 0;
+    let queue = [], inflight = [], timer = 0, sending = null, backoff = 0, retryAt = 0, tries = 0;
     const mirrorKey = P + "q_" + uuid().slice(0, 8);
     const mirror = () => {
       const all = inflight.concat(queue);
@@ -103,9 +103,13 @@
       });
     };
     const size = (s) => new Blob([s]).size;
-    const take = () => { // the next batch: <= BATCH_MAX events and about BYTES_MAX bytes
+    const take = () => { // the next batch: <= BATCH_MAX events and <= BYTES_MAX bytes
       let n = 0, total = 0;
-      while (n < Math.min(queue.length, BATCH_MAX) && ((total += size(JSON.stringify(queue[n])) + 1) < BYTES_MAX || !n)) n++;
+      while (n < queue.length && n < BATCH_MAX) {
+        total += size(JSON.stringify(queue[n])) + 1;
+        if (n && total > BYTES_MAX) break; // (one event always goes)
+        n++;
+      }
       return queue.splice(0, n);
     };
     const body = (batch) => JSON.stringify({ batch, sentAt: new Date().toISOString(), writeKey });
@@ -115,10 +119,14 @@
       ms = Math.max(ms, retryAt - Date.now());
       if (timer && ms > 0) return;
       clearTimeout(timer);
-      timer = setTimeout(() => { timer = 0; send(); }, ms);
+      timer = setTimeout(guard(() => { timer = 0; send(); }), ms);
     };
-    const settle = (ok, retryAfter) => {
+    // A batch the server refused MAX_TRIES times (429/5xx) is dropped so that it cannot
+    // block the queue forever; network errors (offline) are retried as long as the page lives.
+    const settle = (ok, retryAfter, answered) => {
       sending = null;
+      if (!ok && answered && ++tries >= MAX_TRIES) ok = true;
+      if (ok) tries = 0;
       if (!ok) { // put the batch back; retry with exponential backoff or the server's Retry-After
         if (!disabled()) queue = inflight.concat(queue);
         backoff = Math.min(60000, backoff * 2 || 1000);
@@ -142,7 +150,7 @@
         credentials: "omit", keepalive: size(payload) < 65000,
       }).then((res) => { // a 4xx other than 429 will never succeed: drop the batch
         const drop = res.status >= 400 && res.status < 500 && res.status !== 429;
-        return settle(res.ok || drop, res.headers.get("Retry-After"));
+        return settle(res.ok || drop, res.headers.get("Retry-After"), true) && res.ok;
       }, () => settle(false));
       return sending;
     };
@@ -178,7 +186,7 @@
         },
       }, fields);
       if (userId) ev.userId = userId;
-      queue.push(ev);
+      queue.push(JSON.parse(JSON.stringify(ev))); // throws (event dropped) if props can't be JSON
       queue.splice(0, queue.length - QUEUE_MAX); // bounded while the server is unreachable
       mirror();
       schedule(queue.length >= BATCH_MAX ? 0 : FLUSH_MS);
@@ -240,7 +248,7 @@
     const label = (el) => { // visible text, never a form field's value (passwords, searches)
       const field = /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName);
       const text = (!field && el.innerText) || el.getAttribute("aria-label") || el.getAttribute("title") || "";
-      return text.replace(/\s+/g, " ").trim().slice(0, 100);
+      return text.replace(/\s+/g, " ").trim().slice(0, 100).trim();
     };
     const onClick = (e) => {
       if (!autocapture || disabled()) return;
