@@ -158,3 +158,11 @@ def test_enrichment_and_ip_truncation(live: Live) -> None:
     assert event.context.ip == "77.88.8.0"
     assert event.context.geo is not None and event.context.geo.country == "RU"
     assert event.context.device is not None and event.context.device.browser == "Firefox"
+
+
+def test_integers_beyond_64_bits_fail_alone(live: Live) -> None:
+    body = {"batch": [track(properties={"n": 2**70}), track(messageId="fine")]}
+    r = live.client.post("/v1/batch", json=body, headers=live.write)
+    assert r.status_code == 200 and (r.json()["accepted"], r.json()["failed"]) == (1, 1)
+    (kept,) = live.service.store.query_failed()
+    assert str(2**70) in kept.raw

@@ -14,7 +14,14 @@ from typing import Any
 import msgspec
 
 from usertide.capture.errors import ItemError
-from usertide.events import Event, FailedEvent, FailureReason, clip_raw
+from usertide.events import (
+    Event,
+    FailedEvent,
+    FailureReason,
+    clip_raw,
+    encode_event,
+    event_to_builtins,
+)
 
 
 class CaptureRequest(msgspec.Struct, kw_only=True, frozen=True):
@@ -125,3 +132,28 @@ def item_too_large(item: object, request: CaptureRequest) -> bool:
     if request.body_bytes <= request.max_event_bytes:
         return False
     return len(msgspec.json.encode(item)) > request.max_event_bytes
+
+
+def drop_unstorable(parsed: ParsedBatch, request: CaptureRequest, source: str) -> None:
+    """Move events the log cannot encode (integers beyond 64 bits) to failed events.
+
+    JSON allows any integer; the log's binary format does not. Found here, one such
+    event fails alone instead of failing the group commit it would have joined.
+    """
+    kept: list[Event] = []
+    for index, event in enumerate(parsed.events):
+        try:
+            encode_event(event)
+        except (OverflowError, TypeError, ValueError):
+            error = ItemError(
+                FailureReason.SCHEMA_VIOLATION,
+                "a number is outside the 64-bit integer range",
+                "properties",
+            )
+            parsed.failed.append(failed_from(error, event_to_builtins(event), request, source, -1))
+            parsed.errors.append(
+                {"index": index, "code": error.reason.value, "message": error.message}
+            )
+            continue
+        kept.append(event)
+    parsed.events = kept

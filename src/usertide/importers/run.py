@@ -13,7 +13,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from usertide.capture.base import CaptureRequest, failed_body, failed_from
+from usertide.capture.base import (
+    CaptureRequest,
+    ParsedBatch,
+    drop_unstorable,
+    failed_body,
+    failed_from,
+)
 from usertide.capture.errors import ItemError
 from usertide.capture.segment import normalize_item
 from usertide.config import load_settings
@@ -76,7 +82,11 @@ def import_file(
                 continue
             event.source = "import"
             enrichers.enrich(event)
-            events.append(event)
+            single = ParsedBatch(events=[event], failed=[], errors=[], write_key=None, single=True)
+            drop_unstorable(single, request, f"import:{path.name}")
+            events.extend(single.events)
+            failed.extend(single.failed)
+            failures += len(single.failed)
         if len(events) + len(failed) >= CHUNK:
             flush()
     flush()

@@ -24,7 +24,7 @@ from usertide.capture import (
     SegmentProtocol,
     WireProtocol,
 )
-from usertide.capture.base import failed_body
+from usertide.capture.base import drop_unstorable, failed_body
 from usertide.events import FailureReason
 from usertide.log import LogUnavailable
 from usertide.service import Service
@@ -142,6 +142,7 @@ async def _ingest(
     except CaptureError as exc:
         return _reject(service, exc.status, exc.code, exc.message, headers=exc.headers)
 
+    drop_unstorable(parsed, capture, protocol.name)
     key_id = service.keys.check("write", parsed.write_key)
     if key_id is None:
         message = "a write key is required" if not parsed.write_key else "unknown write key"

@@ -125,13 +125,13 @@
     // block the queue forever; network errors (offline) are retried as long as the page lives.
     const settle = (ok, retryAfter, answered) => {
       sending = null;
-      if (!ok && answered && ++tries >= MAX_TRIES) ok = true;
-      if (ok) tries = 0;
-      if (!ok) { // put the batch back; retry with exponential backoff or the server's Retry-After
+      if (!ok && answered && ++tries >= MAX_TRIES) ok = true; // give up on this batch
+      if (ok) tries = backoff = retryAt = 0;
+      else { // put the batch back; retry with exponential backoff or the server's Retry-After
         if (!disabled()) queue = inflight.concat(queue);
         backoff = Math.min(60000, backoff * 2 || 1000);
         retryAt = Date.now() + Math.max(backoff * (0.75 + Math.random() / 2), (+retryAfter || 0) * 1000);
-      } else backoff = retryAt = 0;
+      }
       inflight = [];
       mirror();
       schedule(queue.length >= BATCH_MAX ? 0 : FLUSH_MS);
@@ -150,7 +150,7 @@
         credentials: "omit", keepalive: size(payload) < 65000,
       }).then((res) => { // a 4xx other than 429 will never succeed: drop the batch
         const drop = res.status >= 400 && res.status < 500 && res.status !== 429;
-        return settle(res.ok || drop, res.headers.get("Retry-After"), true) && res.ok;
+        return settle(res.ok || drop, res.headers.get("Retry-After"), true);
       }, () => settle(false));
       return sending;
     };
