@@ -101,6 +101,21 @@ def event_to_json(event: Event) -> bytes:
     return _json_encoder.encode(event)
 
 
+# Fields every event shows in the API, null when absent, so clients see one shape.
+_API_FIELDS = dict.fromkeys(
+    (
+        "name",
+        "user_id",
+        "anonymous_id",
+        "session_id",
+        "sent_at",
+        "previous_id",
+        "group_id",
+        "offset",
+    )
+)
+
+
 def event_to_builtins(event: Event) -> dict[str, Any]:
-    out: dict[str, Any] = msgspec.to_builtins(event)
+    out: dict[str, Any] = {**_API_FIELDS, **msgspec.to_builtins(event)}
     return out

@@ -39,6 +39,7 @@ def create_app(service: Service) -> Starlette:
                 allow_origins=["*"],
                 allow_methods=["GET", "POST"],
                 allow_headers=["*"],
+                expose_headers=["Retry-After"],
                 max_age=86400,
             ),
         ],

@@ -10,6 +10,8 @@
  * API: track(event, props), page(name?, props?), identify(userId?, traits?), reset(),
  * optOut(), optIn(), flush() -> Promise, anonymousId(), userId(), sessionId().
  *
+ * Clicks on links, buttons and [role=button] are tracked as "$click"; an element with
+ * data-usertide-event="Name" is tracked as "Name".
  * Privacy: with Do-Not-Track "1" or Global Privacy Control on, nothing is sent or stored.
  * optOut() is remembered and erases the stored ids and unsent events; nothing is sent or
  * stored until optIn(). Click text never comes from form fields; clicks on or inside
