@@ -166,3 +166,16 @@ def test_integers_beyond_64_bits_fail_alone(live: Live) -> None:
     assert r.status_code == 200 and (r.json()["accepted"], r.json()["failed"]) == (1, 1)
     (kept,) = live.service.store.query_failed()
     assert str(2**70) in kept.raw
+
+
+def test_stored_body_includes_enrichment_on_the_fast_path(live: Live) -> None:
+    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0.0.0"
+    body = {
+        "batch": [
+            track(context={"ip": "8.8.8.8", "userAgent": ua}, messageId=f"m{i}") for i in range(3)
+        ]
+    }
+    assert live.client.post("/v1/batch", json=body, headers=live.write).status_code == 200
+    for event in live.service.store.read_log(0, 10):
+        assert event.context.device is not None and event.context.device.browser == "Chrome"
+        assert event.context.ip == "8.8.8.0"

@@ -51,11 +51,12 @@ class Context(msgspec.Struct, kw_only=True, omit_defaults=True):
     device: Device | None = None
 
 
-class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
     """A captured event after parsing, clock correction and enrichment.
 
     ``timestamp`` is the corrected event time; ``offset`` is assigned by the event log
-    when the event is durably appended and is ``None`` before that.
+    when the event is durably appended and is ``None`` before that. (``dict=True`` lets
+    :func:`encode_event` memoize the encoded form outside the serialized fields.)
     """
 
     id: str
@@ -90,7 +91,21 @@ _json_encoder = msgspec.json.Encoder()
 
 
 def encode_event(event: Event) -> bytes:
-    return _encoder.encode(event)
+    """The log's binary form of an event, computed once per event.
+
+    Capture encodes each event to check it can be stored; the log reuses those bytes.
+    The offset is not part of them (it is stored beside the body), so the memo stays
+    valid when the log assigns one.
+    """
+    memo: bytes | None = event.__dict__.get("_encoded")
+    if memo is None:
+        offset, event.offset = event.offset, None
+        try:
+            memo = _encoder.encode(event)
+        finally:
+            event.offset = offset
+        event.__dict__["_encoded"] = memo
+    return memo
 
 
 def decode_event(data: bytes) -> Event:

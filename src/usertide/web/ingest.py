@@ -142,7 +142,6 @@ async def _ingest(
     except CaptureError as exc:
         return _reject(service, exc.status, exc.code, exc.message, headers=exc.headers)
 
-    drop_unstorable(parsed, capture, protocol.name)
     key_id = service.keys.check("write", parsed.write_key)
     if key_id is None:
         message = "a write key is required" if not parsed.write_key else "unknown write key"
@@ -160,6 +159,8 @@ async def _ingest(
     for event in parsed.events:
         event.write_key_id = key_id
         service.enrichers.enrich(event)
+    # Encodes each event (memoized for the log), so it must follow every change to it.
+    drop_unstorable(parsed, capture, protocol.name)
     metrics = service.metrics
     if parsed.events:
         metrics.events_received.labels(protocol.name).inc(len(parsed.events))
