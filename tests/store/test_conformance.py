@@ -195,3 +195,44 @@ def test_top_values(store: Store) -> None:
     )
     assert store.top_values("page_path", 2) == [("/p/0", 3), ("/p/1", 2)]
     assert store.top_values("type") == [("page", 7), ("track", 1)]
+
+
+def test_outbox_is_durable_and_idempotent(factory: StoreFactory) -> None:
+    from datetime import timedelta
+
+    from usertide.notify import Notification, NotificationStatus
+
+    s = factory()
+    s.migrate()
+    note = Notification(
+        id="n1",
+        channel="email",
+        recipient="a@example.com",
+        kind="admin_alert",
+        subject="s",
+        text="t",
+        created_at=T0,
+    )
+    later = Notification(
+        id="n2",
+        channel="webhook",
+        recipient="https://x.test/h",
+        kind="admin_alert",
+        payload={"k": 1},
+        created_at=T0,
+        next_attempt_at=T0 + timedelta(minutes=5),
+    )
+    assert s.outbox_add([note, later]) == 2
+    assert s.outbox_add([note]) == 0
+    assert [n.id for n in s.outbox_due(T0)] == ["n1"]
+    assert [n.id for n in s.outbox_due(T0 + timedelta(minutes=6))] == ["n1", "n2"]
+    note.status = NotificationStatus.DELIVERED
+    note.attempts = 1
+    s.outbox_save(note)
+    s.close()
+    s = factory()
+    s.migrate()
+    assert [n.id for n in s.outbox_due(T0 + timedelta(hours=1))] == ["n2"]
+    (delivered,) = s.outbox_list(NotificationStatus.DELIVERED)
+    assert delivered.attempts == 1 and delivered.subject == "s"
+    s.close()

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from usertide.events import Event, FailedEvent
+from usertide.notify.model import Notification, NotificationStatus
 
 
 class EventQuery(msgspec.Struct, kw_only=True, frozen=True):
@@ -122,6 +123,25 @@ class Store(ABC):
 
     @abstractmethod
     def aliases(self) -> dict[str, str]: ...
+
+    # -- the notification outbox ----------------------------------------------------
+    @abstractmethod
+    def outbox_add(self, items: Sequence[Notification]) -> int:
+        """Store new notifications; ids already present are left as they are.
+        Returns how many were new."""
+
+    @abstractmethod
+    def outbox_due(self, now: datetime, limit: int = 100) -> list[Notification]:
+        """Pending notifications whose next attempt is due, oldest first."""
+
+    @abstractmethod
+    def outbox_save(self, item: Notification) -> None:
+        """Record an attempt's outcome (status, attempts, next attempt, error)."""
+
+    @abstractmethod
+    def outbox_list(
+        self, status: NotificationStatus | None = None, limit: int = 100
+    ) -> list[Notification]: ...
 
     # -- keys ---------------------------------------------------------------------
     @abstractmethod

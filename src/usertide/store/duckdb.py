@@ -18,6 +18,7 @@ import msgspec
 import pyarrow as pa
 
 from usertide.events import Event, FailedEvent, FailureReason, decode_event, encode_event
+from usertide.notify.model import Notification, NotificationStatus
 from usertide.store.base import (
     EngineCommit,
     EraseReport,
@@ -342,6 +343,62 @@ class DuckDBStore(Store):
         rows = self._con().execute("SELECT anonymous_id, user_id FROM aliases").fetchall()
         return {str(a): str(u) for a, u in rows}
 
+    # -- the notification outbox ----------------------------------------------------
+    def outbox_add(self, items: Sequence[Notification]) -> int:
+        if not items:
+            return 0
+        con = self._con()
+        rows = [
+            (n.id, n.status.value, n.next_attempt_at or n.created_at, _encode_note(n))
+            for n in items
+        ]
+        added = 0
+        with self._write_lock:
+            for row in rows:
+                added += len(
+                    con.execute(
+                        "INSERT INTO outbox VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+                        list(row),
+                    ).fetchall()
+                )
+        return added
+
+    def outbox_due(self, now: datetime, limit: int = 100) -> list[Notification]:
+        rows = (
+            self._con()
+            .execute(
+                "SELECT body FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+                "ORDER BY next_attempt_at, id LIMIT ?",
+                [now, limit],
+            )
+            .fetchall()
+        )
+        return [_decode_note(bytes(r[0])) for r in rows]
+
+    def outbox_save(self, item: Notification) -> None:
+        con = self._con()
+        with self._write_lock:
+            con.execute(
+                "UPDATE outbox SET status = ?, next_attempt_at = ?, body = ? WHERE id = ?",
+                [
+                    item.status.value,
+                    item.next_attempt_at or item.created_at,
+                    _encode_note(item),
+                    item.id,
+                ],
+            )
+
+    def outbox_list(
+        self, status: NotificationStatus | None = None, limit: int = 100
+    ) -> list[Notification]:
+        where, params = ("WHERE status = ?", [status.value]) if status else ("", [])
+        rows = (
+            self._con()
+            .execute(f"SELECT body FROM outbox {where} ORDER BY id LIMIT ?", [*params, limit])
+            .fetchall()
+        )
+        return [_decode_note(bytes(r[0])) for r in rows]
+
     # -- keys ---------------------------------------------------------------------
     def put_key(self, key_id: str, kind: str, digest: str) -> None:
         con = self._con()
@@ -393,6 +450,18 @@ class DuckDBStore(Store):
             profiles=profiles,
             aliases=aliases,
         )
+
+
+_note_encoder = msgspec.msgpack.Encoder()
+_note_decoder = msgspec.msgpack.Decoder(Notification)
+
+
+def _encode_note(note: Notification) -> bytes:
+    return _note_encoder.encode(note)
+
+
+def _decode_note(data: bytes) -> Notification:
+    return _note_decoder.decode(data)
 
 
 def _country(event: Event) -> str | None:

@@ -40,4 +40,15 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 
+MIGRATIONS.append(
+    [
+        """CREATE TABLE outbox (
+            id VARCHAR PRIMARY KEY,
+            status VARCHAR NOT NULL,
+            next_attempt_at TIMESTAMPTZ,
+            body BLOB NOT NULL
+        )""",
+    ]
+)
+
 CURRENT_VERSION = len(MIGRATIONS)
