@@ -35,14 +35,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def tune_gc() -> None:
-    """The service keeps many long-lived containers (user state, caches); with the
+    """Process-wide settings for a busy service.
+
+    The service keeps many long-lived containers (user state, caches); with the
     default thresholds the cyclic collector rescans them all the time. Objects alive
-    after start-up are frozen out of collection and young collections run less often."""
+    after start-up are frozen out of collection and young collections run less often.
+    """
     import gc
 
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 50)
+    # DuckDB calls release the GIL and must win it back from the HTTP and engine
+    # threads; with the default 5 ms switch interval each call can wait that long.
+    sys.setswitchinterval(0.0005)
 
 
 def _announce_keys(service: object) -> None:

@@ -154,3 +154,22 @@ def test_identity_resolver_routes() -> None:
     assert route == ("u", "anon:a", ("a", "u"))
     assert r.route(event(user_id=None, anonymous_id="a")).key == "u"
     assert r.route(event(user_id="v", anonymous_id="a")) == ("v", None, None)
+
+
+def test_tiny_hot_capacity_loses_nothing() -> None:
+    evs = numbered(
+        [
+            event(user_id=None, anonymous_id="a1", at=0),
+            event(user_id=None, anonymous_id="a1", at=1),
+            event(user_id="jane", anonymous_id="a1", at=2),
+            *[event(user_id=f"u{i % 3}", at=3 + i) for i in range(9)],
+            event(user_id="jane", at=20),
+        ]
+    )
+    for capacity in (0, 1, 2):
+        e = engine(hot_capacity=capacity)
+        for ev in evs:
+            e.apply(ev)
+        assert profile(e, "jane").events == 4, capacity
+        assert sum(profile(e, f"u{i}").events for i in range(3)) == 9
+        assert len(e.hot) <= capacity

@@ -34,7 +34,9 @@ class Detection(msgspec.Struct, kw_only=True, frozen=True, tag="detection"):
     event_id: str
     timestamp: float
     score: float  # 0..1
+    level: str = "low"  # low | medium | high
     reasons: tuple[Reason, ...] = ()
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class SessionClosed(msgspec.Struct, kw_only=True, frozen=True, tag="session_closed"):
@@ -50,13 +52,19 @@ Output = Detection | SessionClosed
 
 
 class UserState:
-    """The per-user state: one slot per processor, plus the key it lives under."""
+    """The state under one key: one slot per processor.
 
-    __slots__ = ("key", "slots")
+    ``scratch`` is the per-event blackboard: processors that run earlier for the same
+    event (for instance keyed by network rather than by user) leave findings there for
+    later ones. It is reset for every event and never persisted.
+    """
+
+    __slots__ = ("key", "scratch", "slots")
 
     def __init__(self, key: str, slots: dict[str, msgspec.Struct]) -> None:
         self.key = key
         self.slots = slots
+        self.scratch: dict[str, Any] = {}
 
     def get(self, processor: type[Processor[S]]) -> S:
         slot = self.slots[processor.name]
@@ -66,6 +74,13 @@ class UserState:
 class Processor(ABC, Generic[S]):
     name: ClassVar[str]
     state_type: ClassVar[type[msgspec.Struct]]
+    #: "user" processors keep state per user; others keep it under ``key(event)``
+    #: (e.g. per network) and run before the user processors of the same event.
+    key_kind: ClassVar[str] = "user"
+
+    def key(self, event: Event) -> str | None:
+        """For non-user processors: the state key of this event, or ``None`` to skip it."""
+        return None
 
     @abstractmethod
     def initial(self) -> S:

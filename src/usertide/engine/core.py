@@ -14,6 +14,16 @@ from usertide.events import Event
 from usertide.store.base import EngineCommit
 
 
+# Keys of state kept per something other than a user: "\x1f<processor>\x1f<key>". The
+# unit separator cannot appear in ids that come through capture's JSON by accident.
+KEYED_SEP = "\x1f"
+KEYED_PREFIX = KEYED_SEP
+
+
+def keyed_key(processor: str, key: str) -> str:
+    return f"{KEYED_SEP}{processor}{KEYED_SEP}{key}"
+
+
 class Engine:
     """Per-user state in memory: recently used users decoded, the rest as bytes.
 
@@ -28,8 +38,10 @@ class Engine:
         consumer: str = "engine",
         hot_capacity: int = 50_000,
     ) -> None:
-        self.processors = list(processors)
+        self.processors = [p for p in processors if p.key_kind == "user"]
+        self.keyed = [p for p in processors if p.key_kind != "user"]
         self.codec = StateCodec(self.processors)
+        self._keyed_codecs = {p.name: StateCodec([p]) for p in self.keyed}
         self.consumer = consumer
         self.identity = IdentityResolver()
         self.hot: OrderedDict[str, UserState] = OrderedDict()
@@ -51,13 +63,26 @@ class Engine:
     def apply(self, event: Event) -> list[Output]:
         if event.offset is not None and event.offset <= self.offset:
             return []  # already applied before the checkpoint we resumed from
+        scratch: dict[str, Any] = {}
+        outputs: list[Output] = []
+        for keyed in self.keyed:
+            sub_key = keyed.key(event)
+            if sub_key is None:
+                continue
+            key = keyed_key(keyed.name, sub_key)
+            keyed_state = self._state(key, self._keyed_codecs[keyed.name])
+            keyed_state.scratch = scratch
+            produced = keyed.process(event, keyed_state.slots[keyed.name], keyed_state)
+            if produced:
+                outputs.extend(produced)
+            self.dirty.add(key)
         route = self.identity.route(event, self._known_users_if_alias(event))
         state = self._state(route.key)
         if route.merge_from is not None:
             self._merge(state, route.merge_from)
         if route.new_alias is not None:
             self.new_aliases[route.new_alias[0]] = route.new_alias[1]
-        outputs: list[Output] = []
+        state.scratch = scratch
         for processor in self.processors:
             produced = processor.process(event, state.slots[processor.name], state)
             if produced:
@@ -65,6 +90,8 @@ class Engine:
         self.dirty.add(route.key)
         if event.offset is not None:
             self.offset = event.offset
+        if len(self.hot) > self.hot_capacity:
+            self._evict()
         return outputs
 
     def _known_users_if_alias(self, event: Event) -> set[str] | None:
@@ -73,19 +100,28 @@ class Engine:
         pid = event.previous_id
         return {pid} if (pid in self.hot or pid in self.cold) else set()
 
-    def _state(self, key: str) -> UserState:
+    def _codec_of(self, key: str) -> StateCodec:
+        if key.startswith(KEYED_PREFIX):
+            return self._keyed_codecs[key.split(KEYED_SEP, 2)[1]]
+        return self.codec
+
+    def _state(self, key: str, codec: StateCodec | None = None) -> UserState:
         state = self.hot.get(key)
         if state is not None:
             self.hot.move_to_end(key)
             return state
+        codec = codec or self._codec_of(key)
         data = self.cold.pop(key, None)
-        state = self.codec.decode(key, data) if data is not None else self.codec.new(key)
+        state = codec.decode(key, data) if data is not None else codec.new(key)
         self.deleted.discard(key)
         self.hot[key] = state
-        if len(self.hot) > self.hot_capacity:
-            old_key, old_state = self.hot.popitem(last=False)
-            self.cold[old_key] = self.codec.encode(old_state)
         return state
+
+    def _evict(self) -> None:
+        # Only between events: a state is never encoded while a processor changes it.
+        while len(self.hot) > self.hot_capacity:
+            old_key, old_state = self.hot.popitem(last=False)
+            self.cold[old_key] = self._codec_of(old_key).encode(old_state)
 
     def _merge(self, into: UserState, from_key: str) -> None:
         if from_key not in self.hot and from_key not in self.cold:
@@ -104,12 +140,14 @@ class Engine:
         if state is not None:
             return state
         data = self.cold.get(key)
-        return self.codec.decode(key, data) if data is not None else None
+        return self._codec_of(key).decode(key, data) if data is not None else None
 
     def view(self, state: UserState) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for processor in self.processors:
-            out[processor.name] = processor.view(state.slots[processor.name])
+        for processor in (*self.processors, *self.keyed):
+            slot = state.slots.get(processor.name)
+            if slot is not None:
+                out[processor.name] = processor.view(slot)
         return out
 
     def forget(self, keys: Sequence[str]) -> None:
@@ -126,19 +164,21 @@ class Engine:
                 self.new_aliases.pop(anon, None)
 
     # -- checkpointing ---------------------------------------------------------
-    def take_commit(self, profile_of: Any) -> EngineCommit:
+    def take_commit(self, profile_of: Any = None) -> EngineCommit:
         """Collect what changed since the last commit and reset the change sets."""
         states: dict[str, bytes | None] = {}
         profiles: dict[str, dict[str, Any] | None] = {}
         for key in self.dirty:
+            codec = self._codec_of(key)
             state = self.hot.get(key)
             if state is None:
                 data = self.cold.get(key)
                 if data is None:
                     continue
-                state = self.codec.decode(key, data)
-            states[key] = self.codec.encode(state)
-            profiles[key] = profile_of(state)
+                state = codec.decode(key, data)
+            states[key] = codec.encode(state)
+            if profile_of is not None and not key.startswith(KEYED_PREFIX):
+                profiles[key] = profile_of(state)
         for key in self.deleted:
             states[key] = None
             profiles[key] = None

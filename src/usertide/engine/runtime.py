@@ -34,11 +34,16 @@ class EmbeddedRuntime:
         *,
         metrics: Metrics | None = None,
         checkpoint_interval: float = 1.0,
+        store_profiles: bool = False,
     ) -> None:
         self.store = store
         self.engine = engine
         self.metrics = metrics or Metrics()
         self.checkpoint_interval = checkpoint_interval
+        # Profiles are derived from state; the embedded service reads them from memory,
+        # so writing them at every checkpoint would only cost time. A deployment whose
+        # readers cannot reach the engine (scale-out) turns this on.
+        self.store_profiles = store_profiles
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.RLock()
         self._progress = threading.Condition(self._lock)
@@ -121,7 +126,7 @@ class EmbeddedRuntime:
 
     def checkpoint(self) -> None:
         with self._lock:
-            commit = self.engine.take_commit(self.profile_of)
+            commit = self.engine.take_commit(self.profile_of if self.store_profiles else None)
         try:
             self.store.commit_engine(commit)
         except Exception:

@@ -68,8 +68,10 @@ class GroupCommitter:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.healthy = True
+        self.last_offset = 0
 
     def start(self) -> None:
+        self.last_offset = self.store.last_offset()
         self._thread = threading.Thread(target=self._run, name="usertide-log", daemon=True)
         self._thread.start()
 
@@ -155,6 +157,7 @@ class GroupCommitter:
             last = appended[-1].offset
             if last is not None:
                 m.log_offset.set(last)
+                self.last_offset = last
             if self.on_commit is not None:
                 self.on_commit(appended, committed_at)
         return len(appended), appended

@@ -290,13 +290,19 @@ class DuckDBStore(Store):
                         con, "user_state", ["key", "state"], upserts, [pa.string(), pa.binary()]
                     )
                 if deletes:
-                    con.executemany("DELETE FROM user_state WHERE key = ?", deletes)
+                    con.execute(
+                        "DELETE FROM user_state WHERE list_contains(?, key)",
+                        [[k for (k,) in deletes]],
+                    )
                 if profiles:
                     _bulk_upsert(
                         con, "profiles", ["key", "profile"], profiles, [pa.string(), pa.string()]
                     )
                 if profile_deletes:
-                    con.executemany("DELETE FROM profiles WHERE key = ?", profile_deletes)
+                    con.execute(
+                        "DELETE FROM profiles WHERE list_contains(?, key)",
+                        [[k for (k,) in profile_deletes]],
+                    )
                 if commit.aliases:
                     _bulk_upsert(
                         con,

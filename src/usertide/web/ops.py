@@ -26,7 +26,7 @@ async def healthz(request: Request) -> Response:
         require_admin(request)
     except ApiError:
         return json_response(body, 200 if healthy else 503)
-    log_offset = service.store.last_offset()
+    log_offset = service.committer.last_offset
     body.update(
         log={"offset": log_offset, "healthy": service.committer.healthy},
         engine={

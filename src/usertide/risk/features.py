@@ -1,0 +1,88 @@
+"""What a sign-in looks like to the risk model: two feature hierarchies and context.
+
+After Freeman et al. (NDSS 2016): the network chain country → network owner → /24
+(/48) prefix and the agent chain device type → OS → browser → browser major → exact
+user agent. Each level's key includes its ancestors, so a count at a level is a count
+of that whole path (Chrome-on-Windows is not Chrome-on-Android).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, NamedTuple
+
+from usertide.enrich.ip import ip_prefix
+from usertide.events import Event
+
+NETWORK_LEVELS = ("country", "network", "prefix")
+AGENT_LEVELS = ("device", "os", "browser", "major", "agent")
+
+
+class LoginFeatures(NamedTuple):
+    success: bool
+    time: float
+    network: tuple[str, str, str]  # path keys per NETWORK_LEVELS
+    agent: tuple[str, str, str, str, str]  # path keys per AGENT_LEVELS
+    country: str | None
+    country_name: str | None
+    city: str | None
+    network_owner: str | None
+    browser: str | None  # "Firefox on Windows"
+    latitude: float | None
+    longitude: float | None
+    accuracy_km: float
+    prefix: str | None
+    automation: bool
+
+
+def login_features(event: Event) -> LoginFeatures:
+    ctx = event.context
+    geo = ctx.geo
+    device = ctx.device
+    country = geo.country if geo is not None else None
+    owner = (f"AS{geo.asn}" if geo.asn else (geo.as_org or None)) if geo is not None else None
+    prefix = _prefix(ctx.ip)
+    country_key = country or "?"
+    network_key = f"{country_key}/{owner or '?'}"
+    prefix_key = f"{network_key}/{prefix or '?'}"
+    dtype = (device.device_type if device is not None else None) or "?"
+    os_name = (device.os if device is not None else None) or "?"
+    browser = (device.browser if device is not None else None) or "?"
+    major = (device.browser_version if device is not None else None) or "?"
+    ua_digest = hashlib.blake2b((ctx.user_agent or "").encode(), digest_size=6).hexdigest()
+    os_key = f"{dtype}/{os_name}"
+    browser_key = f"{os_key}/{browser}"
+    major_key = f"{browser_key}/{major}"
+    return LoginFeatures(
+        success=login_succeeded(event.properties),
+        time=event.timestamp.timestamp(),
+        network=(country_key, network_key, prefix_key),
+        agent=(dtype, os_key, browser_key, major_key, f"{major_key}/{ua_digest}"),
+        country=country,
+        country_name=geo.country_name if geo is not None else None,
+        city=geo.city if geo is not None else None,
+        network_owner=geo.as_org if geo is not None else None,
+        browser=f"{browser} on {os_name}" if device is not None else None,
+        latitude=geo.latitude if geo is not None else None,
+        longitude=geo.longitude if geo is not None else None,
+        accuracy_km=(geo.accuracy_km or 50.0) if geo is not None else 1000.0,
+        prefix=prefix,
+        automation=bool(device and (device.is_bot or device.is_headless or device.is_automation)),
+    )
+
+
+def login_succeeded(properties: dict[str, Any]) -> bool:
+    """``properties.success``; a sign-in event without it is taken as successful."""
+    value = properties.get("success", True)
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "failed", "failure")
+    return bool(value)
+
+
+def _prefix(ip: str | None) -> str | None:
+    if not ip:
+        return None
+    try:
+        return ip_prefix(ip)
+    except ValueError:
+        return None

@@ -1,0 +1,121 @@
+"""Per-user sign-in history: decayed counts per feature level, bounded in size."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+HALF_LIFE_DAYS = 90.0
+_DECAY_PER_SECOND = math.log(2) / (HALF_LIFE_DAYS * 86_400)
+# Entries kept per level: coarse levels keep more alternatives than fine ones.
+CAPACITY = {
+    "country": 6,
+    "network": 6,
+    "prefix": 4,
+    "device": 3,
+    "os": 4,
+    "browser": 5,
+    "major": 4,
+    "agent": 4,
+}
+MAX_FAILURES = 16
+MAX_PENDING = 3
+
+
+class Count(msgspec.Struct, array_like=True):
+    key: str
+    weight: float
+    last: float
+
+
+class Place(msgspec.Struct, array_like=True):
+    time: float
+    latitude: float
+    longitude: float
+    accuracy_km: float
+    country: str | None
+
+
+class Pending(msgspec.Struct, array_like=True):
+    """A flagged sign-in held back from learning until the user says it was them."""
+
+    event_id: str
+    time: float
+    network: tuple[str, str, str]
+    agent: tuple[str, str, str, str, str]
+    hour: int
+    place: Place | None
+
+
+class LoginHistory(msgspec.Struct, array_like=True):
+    levels: dict[str, list[Count]] = msgspec.field(default_factory=dict)
+    total: float = 0.0  # decayed number of learned sign-ins
+    updated: float = 0.0
+    logins: int = 0  # learned sign-ins, not decayed
+    hours: list[float] = msgspec.field(default_factory=list)  # 24 decayed bins, UTC
+    last_place: Place | None = None
+    failures: list[float] = msgspec.field(default_factory=list)
+    pending: list[Pending] = msgspec.field(default_factory=list)
+    countries: list[str] = msgspec.field(default_factory=list)  # readable, for reasons
+    browsers: list[str] = msgspec.field(default_factory=list)
+
+
+def decay(weight: float, since: float, now: float) -> float:
+    if now <= since:
+        return weight
+    return weight * math.exp(-_DECAY_PER_SECOND * (now - since))
+
+
+def weight_of(history: LoginHistory, level: str, key: str, now: float) -> float:
+    for count in history.levels.get(level, ()):
+        if count.key == key:
+            return decay(count.weight, count.last, now)
+    return 0.0
+
+
+def total_weight(history: LoginHistory, now: float) -> float:
+    return decay(history.total, history.updated, now)
+
+
+def learn(
+    history: LoginHistory,
+    levels: dict[str, str],
+    now: float,
+    hour: int,
+    place: Place | None,
+    country: str | None,
+    browser: str | None,
+) -> None:
+    """Add one trusted sign-in to the history."""
+    factor = decay(1.0, history.updated, now) if history.updated else 1.0
+    history.total = history.total * factor + 1.0
+    history.hours = [round(h * factor, 4) for h in (history.hours or [0.0] * 24)]
+    history.hours[hour] += 1.0
+    history.updated = max(history.updated, now)
+    history.logins += 1
+    for level, key in levels.items():
+        _add(history.levels.setdefault(level, []), key, now, CAPACITY[level])
+    if place is not None:
+        history.last_place = place
+    if country and country not in history.countries:
+        _push(history.countries, country, 6)
+    if browser and browser not in history.browsers:
+        _push(history.browsers, browser, 6)
+
+
+def _add(counts: list[Count], key: str, now: float, capacity: int) -> None:
+    for count in counts:
+        if count.key == key:
+            count.weight = decay(count.weight, count.last, now) + 1.0
+            count.last = now
+            return
+    counts.append(Count(key=key, weight=1.0, last=now))
+    if len(counts) > capacity:
+        counts.remove(min(counts, key=lambda c: decay(c.weight, c.last, now)))
+
+
+def _push(items: list[str], value: str, limit: int) -> None:
+    items.append(value)
+    if len(items) > limit:
+        del items[0]
