@@ -13,7 +13,6 @@ from usertide.engine.state import StateCodec
 from usertide.events import Event
 from usertide.store.base import EngineCommit
 
-
 # Keys of state kept per something other than a user: "\x1f<processor>\x1f<key>". The
 # unit separator cannot appear in ids that come through capture's JSON by accident.
 KEYED_SEP = "\x1f"
