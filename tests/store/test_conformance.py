@@ -236,3 +236,38 @@ def test_outbox_is_durable_and_idempotent(factory: StoreFactory) -> None:
     (delivered,) = s.outbox_list(NotificationStatus.DELIVERED)
     assert delivered.attempts == 1 and delivered.subject == "s"
     s.close()
+
+
+def test_alerts_round_trip_and_filters(store: Store) -> None:
+    from datetime import timedelta
+
+    from usertide.alerts import Alert, AlertStatus
+    from usertide.engine import Reason
+
+    def make(i: int, user: str) -> Alert:
+        at = T0 + timedelta(minutes=i)
+        return Alert(
+            id=f"a{i}",
+            user_id=user,
+            detector="login_risk",
+            event_id=f"e{i}",
+            level="high",
+            score=0.9,
+            reasons=(Reason(code="new_country", message="m"),),
+            created_at=at,
+            updated_at=at,
+            occurred_at=at,
+        )
+
+    assert store.alert_add(make(1, "jane")) and store.alert_add(make(2, "bob"))
+    assert not store.alert_add(make(1, "jane"))
+    assert [a.id for a in store.alerts()] == ["a2", "a1"]
+    assert [a.id for a in store.alerts(user_id="jane")] == ["a1"]
+    alert = store.alert_get("a1")
+    assert alert is not None and alert.reasons[0].code == "new_country"
+    alert.status = AlertStatus.DISMISSED
+    store.alert_save(alert)
+    assert [a.id for a in store.alerts(status="open")] == ["a2"]
+    assert store.alerts(since=T0 + timedelta(minutes=2))[0].id == "a2"
+    assert store.erase_user("jane").alerts == 1
+    assert store.alert_get("a1") is None

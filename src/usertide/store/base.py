@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from usertide.alerts.model import Alert
 from usertide.events import Event, FailedEvent
 from usertide.notify.model import Notification, NotificationStatus
 
@@ -54,6 +55,7 @@ class EraseReport(msgspec.Struct, kw_only=True):
     states: int
     profiles: int
     aliases: int
+    alerts: int = 0
 
 
 class Store(ABC):
@@ -142,6 +144,29 @@ class Store(ABC):
     def outbox_list(
         self, status: NotificationStatus | None = None, limit: int = 100
     ) -> list[Notification]: ...
+
+    # -- alerts -------------------------------------------------------------------
+    @abstractmethod
+    def alert_add(self, alert: Alert) -> bool:
+        """Store a new alert; False (and nothing changed) if its id exists."""
+
+    @abstractmethod
+    def alert_get(self, alert_id: str) -> Alert | None: ...
+
+    @abstractmethod
+    def alert_save(self, alert: Alert) -> None:
+        """Update an existing alert (status, feedback)."""
+
+    @abstractmethod
+    def alerts(
+        self,
+        *,
+        status: str | None = None,
+        user_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Alert]:
+        """Newest first."""
 
     # -- keys ---------------------------------------------------------------------
     @abstractmethod

@@ -17,6 +17,7 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
+from usertide.alerts.model import Alert
 from usertide.events import Event, FailedEvent, FailureReason, decode_event, encode_event
 from usertide.notify.model import Notification, NotificationStatus
 from usertide.store.base import (
@@ -405,6 +406,62 @@ class DuckDBStore(Store):
         )
         return [_decode_note(bytes(r[0])) for r in rows]
 
+    # -- alerts -------------------------------------------------------------------
+    def alert_add(self, alert: Alert) -> bool:
+        con = self._con()
+        with self._write_lock:
+            rows = con.execute(
+                "INSERT INTO alerts VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+                [
+                    alert.id,
+                    alert.user_id,
+                    alert.status.value,
+                    alert.created_at,
+                    _alert_encoder.encode(alert),
+                ],
+            ).fetchall()
+        return bool(rows)
+
+    def alert_get(self, alert_id: str) -> Alert | None:
+        rows = self._con().execute("SELECT body FROM alerts WHERE id = ?", [alert_id]).fetchall()
+        return _alert_decoder.decode(bytes(rows[0][0])) if rows else None
+
+    def alert_save(self, alert: Alert) -> None:
+        con = self._con()
+        with self._write_lock:
+            con.execute(
+                "UPDATE alerts SET status = ?, body = ? WHERE id = ?",
+                [alert.status.value, _alert_encoder.encode(alert), alert.id],
+            )
+
+    def alerts(
+        self,
+        *,
+        status: str | None = None,
+        user_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Alert]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (("status", status), ("user_id", user_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = (
+            self._con()
+            .execute(
+                f"SELECT body FROM alerts {where} ORDER BY created_at DESC, id LIMIT ?",
+                [*params, limit],
+            )
+            .fetchall()
+        )
+        return [_alert_decoder.decode(bytes(r[0])) for r in rows]
+
     # -- keys ---------------------------------------------------------------------
     def put_key(self, key_id: str, kind: str, digest: str) -> None:
         con = self._con()
@@ -444,6 +501,7 @@ class DuckDBStore(Store):
                 states = _count_delete(con, "user_state", "list_contains(?, key)", [keys])
                 profiles = _count_delete(con, "profiles", "list_contains(?, key)", [keys])
                 aliases = _count_delete(con, "aliases", "user_id = ?", [user_id])
+                alerts = _count_delete(con, "alerts", "user_id = ?", [user_id])
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
@@ -455,9 +513,12 @@ class DuckDBStore(Store):
             states=states,
             profiles=profiles,
             aliases=aliases,
+            alerts=alerts,
         )
 
 
+_alert_encoder = msgspec.msgpack.Encoder()
+_alert_decoder = msgspec.msgpack.Decoder(Alert)
 _note_encoder = msgspec.msgpack.Encoder()
 _note_decoder = msgspec.msgpack.Decoder(Notification)
 

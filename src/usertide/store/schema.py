@@ -51,4 +51,16 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    [
+        """CREATE TABLE alerts (
+            id VARCHAR PRIMARY KEY,
+            user_id VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            body BLOB NOT NULL
+        )""",
+    ]
+)
+
 CURRENT_VERSION = len(MIGRATIONS)

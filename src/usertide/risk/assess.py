@@ -1,0 +1,161 @@
+"""One sign-in's risk: the likelihood ratio and the signals, combined into a calibrated
+score, a level, an action and the reasons behind them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+
+from usertide.engine.base import Reason
+from usertide.risk.config import RiskConfig
+from usertide.risk.features import LoginFeatures
+from usertide.risk.history import LoginHistory
+from usertide.risk.likelihood import log_likelihood_ratio
+from usertide.risk.population import Population
+from usertide.risk.signals import (
+    hour_share,
+    impossible_travel,
+    is_hosting,
+    recent_failures,
+    utc_hour,
+)
+
+ACTIONS = {"low": "allow", "medium": "challenge", "high": "deny"}
+
+
+class NetworkActivity(msgspec.Struct, frozen=True):
+    """What the network (/24 or /48) of a sign-in has been doing lately."""
+
+    failures: int = 0  # failed attempts within the failure window, this one included
+    users: int = 0  # distinct accounts tried within the stuffing window, this one included
+
+
+class Assessment(msgspec.Struct, kw_only=True, frozen=True):
+    score: float
+    level: str
+    action: str
+    reasons: tuple[Reason, ...]
+    log_lr: float
+
+    def to_builtins(self) -> dict[str, Any]:
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return out
+
+
+def assess(
+    login: LoginFeatures,
+    history: LoginHistory,
+    population: Population,
+    network: NetworkActivity,
+    config: RiskConfig,
+) -> Assessment:
+    log_lr, evidence = log_likelihood_ratio(login, history, population, config.smoothing)
+    weights = config.weights
+    reasons: list[Reason] = []
+    z = config.bias + config.lr_weight * log_lr
+    known = history.logins > 0
+
+    by_level = {e.level: e for e in evidence}
+    if known and by_level["country"].user_weight < 0.05 and login.country:
+        reasons.append(
+            Reason(
+                code="new_country",
+                message=f"first sign-in from {login.country_name or login.country}; "
+                f"before only from {_names(history.countries)}",
+                data={"country": login.country, "previous": list(history.countries)},
+            )
+        )
+    if known and by_level["browser"].user_weight < 0.05 and login.browser:
+        reasons.append(
+            Reason(
+                code="new_device",
+                message=f"first sign-in with {login.browser}; before only with "
+                f"{_names(history.browsers)}",
+                data={"device": login.browser, "previous": list(history.browsers)},
+            )
+        )
+    elif known and by_level["network"].user_weight < 0.05 and not reasons:
+        reasons.append(
+            Reason(
+                code="new_network",
+                message=f"first sign-in from the network of "
+                f"{login.network_owner or 'an unknown provider'}",
+            )
+        )
+
+    def signal(code: str, message: str, data: dict[str, Any] | None = None) -> None:
+        nonlocal z
+        z += weights.get(code, 0.0)
+        reasons.append(Reason(code=code, message=message, data=data or {}))
+
+    travel = impossible_travel(login, history, config) if login.success else None
+    if travel is not None:
+        z += weights["impossible_travel"]
+        reasons.append(travel)
+    failures = recent_failures(history, login.time, config.failure_window)
+    if failures >= config.user_failures:
+        signal(
+            "brute_force",
+            f"{failures} failed sign-in attempts on this account in the "
+            f"last {config.failure_window / 60:.0f} minutes",
+            {"failures": failures},
+        )
+    if network.failures >= config.network_failures:
+        signal(
+            "network_brute_force",
+            f"{network.failures} failed attempts from this network "
+            f"in the last {config.failure_window / 60:.0f} minutes",
+            {"failures": network.failures},
+        )
+    if network.users >= config.stuffing_users:
+        signal(
+            "credential_stuffing",
+            f"{network.users} different accounts tried from this "
+            f"network in the last {config.stuffing_window / 60:.0f} minutes",
+            {"accounts": network.users},
+        )
+    if is_hosting(login.network_owner, config):
+        signal(
+            "hosting_network",
+            f"the address belongs to {login.network_owner}, a hosting "
+            "or VPN provider, not a home or mobile network",
+            {"owner": login.network_owner},
+        )
+    if login.automation:
+        signal("automation", "the browser identifies as automated or headless")
+    hour = utc_hour(login.time)
+    if (
+        history.logins >= config.unusual_hour_min_logins
+        and hour_share(history, hour) < config.unusual_hour_share
+    ):
+        signal(
+            "unusual_hour",
+            f"an unusual time for this account ({hour:02d}:00 UTC)",
+            {"hour_utc": hour},
+        )
+    if (
+        history.logins < 3
+        and population.logins >= 200
+        and login.country
+        and population.probability("country", login.network[0], None, "") < 0.002
+    ):
+        signal(
+            "rare_network",
+            f"few sign-ins to this site come from {login.country_name or login.country}",
+        )
+
+    score = 1.0 / (1.0 + math.exp(-z))
+    level = "high" if score >= config.high else "medium" if score >= config.medium else "low"
+    return Assessment(
+        score=round(score, 4),
+        level=level,
+        action=ACTIONS[level],
+        reasons=tuple(reasons),
+        log_lr=round(log_lr, 3),
+    )
+
+
+def _names(items: list[str]) -> str:
+    return ", ".join(items) if items else "nowhere yet"

@@ -1,0 +1,87 @@
+"""Settings of the sign-in risk model."""
+
+from __future__ import annotations
+
+import msgspec
+
+# Network owners whose addresses are servers, not homes or phones (matched as
+# case-insensitive substrings of the ASN organisation; extend per deployment).
+HOSTING_NETWORKS: tuple[str, ...] = (
+    "amazon",
+    "aws",
+    "google cloud",
+    "microsoft",
+    "azure",
+    "digitalocean",
+    "linode",
+    "akamai",
+    "ovh",
+    "hetzner",
+    "scaleway",
+    "vultr",
+    "choopa",
+    "contabo",
+    "leaseweb",
+    "m247",
+    "datacamp",
+    "cdn77",
+    "hostinger",
+    "hostwinds",
+    "ionos",
+    "alibaba",
+    "tencent",
+    "oracle",
+    "cloudflare",
+    "packet",
+    "psychz",
+    "quadranet",
+    "colocrossing",
+    "servers.com",
+    "g-core",
+    "content delivery network",
+    "vps",
+    "hosting",
+    "datacenter",
+    "data center",
+    "vpn",
+)
+
+LOGIN_EVENT_NAMES: tuple[str, ...] = (
+    "login",
+    "Signed In",
+    "$login",
+    "user logged in",
+    "User Logged In",
+    "Logged In",
+)
+
+
+class RiskConfig(msgspec.Struct, kw_only=True, frozen=True):
+    medium: float = 0.5  # score from which a sign-in is challenged
+    high: float = 0.8  # score from which it is denied
+    smoothing: float = 1.0  # μ: weight of the population prior in each user's estimate
+    lr_weight: float = 0.55  # log-odds per nat of likelihood ratio
+    bias: float = -3.0  # log-odds of an ordinary sign-in
+    travel_kmh: float = 900.0
+    geo_tolerance_km: float = 50.0
+    failure_window: float = 600.0
+    user_failures: int = 5  # failed attempts on one account within the window
+    network_failures: int = 15  # failed attempts from one /24 within the window
+    stuffing_window: float = 3600.0
+    stuffing_users: int = 8  # distinct accounts tried from one /24 within the window
+    unusual_hour_share: float = 0.03
+    unusual_hour_min_logins: int = 8
+    hosting_networks: tuple[str, ...] = HOSTING_NETWORKS
+    login_events: tuple[str, ...] = LOGIN_EVENT_NAMES
+    weights: dict[str, float] = msgspec.field(
+        default_factory=lambda: {
+            "impossible_travel": 3.0,
+            "brute_force": 2.5,
+            "network_brute_force": 2.0,
+            "credential_stuffing": 3.0,
+            "hosting_network": 1.5,
+            "unusual_hour": 0.8,
+            "automation": 2.0,
+            "rare_network": 1.0,
+        }
+    )
