@@ -60,7 +60,7 @@ class RiskConfig(msgspec.Struct, kw_only=True, frozen=True):
     medium: float = 0.5  # score from which a sign-in is challenged
     high: float = 0.8  # score from which it is denied
     smoothing: float = 1.0  # μ: weight of the population prior in each user's estimate
-    lr_weight: float = 0.55  # log-odds per nat of likelihood ratio
+    lr_weight: float = 1.0  # log-odds per nat of likelihood ratio
     bias: float = -3.0  # log-odds of an ordinary sign-in
     travel_kmh: float = 900.0
     geo_tolerance_km: float = 50.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import msgspec
@@ -24,9 +25,16 @@ MAX_PENDING = 3
 
 
 class Count(msgspec.Struct, array_like=True):
-    key: str
-    weight: float
-    last: float
+    """A decayed count, stored compactly: the key as a 32-bit digest (or the country
+    code), the weight in thousandths and the time in whole seconds."""
+
+    key: str | int
+    milli: int
+    last: int
+
+    @property
+    def weight(self) -> float:
+        return self.milli / 1000.0
 
 
 class Place(msgspec.Struct, array_like=True):
@@ -67,9 +75,16 @@ def decay(weight: float, since: float, now: float) -> float:
     return weight * math.exp(-_DECAY_PER_SECOND * (now - since))
 
 
+def compact_key(level: str, key: str) -> str | int:
+    if level == "country":
+        return key
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "little")
+
+
 def weight_of(history: LoginHistory, level: str, key: str, now: float) -> float:
+    wanted = compact_key(level, key)
     for count in history.levels.get(level, ()):
-        if count.key == key:
+        if count.key == wanted:
             return decay(count.weight, count.last, now)
     return 0.0
 
@@ -90,12 +105,12 @@ def learn(
     """Add one trusted sign-in to the history."""
     factor = decay(1.0, history.updated, now) if history.updated else 1.0
     history.total = history.total * factor + 1.0
-    history.hours = [round(h * factor, 4) for h in (history.hours or [0.0] * 24)]
+    history.hours = [round(h * factor, 2) for h in (history.hours or [0.0] * 24)]
     history.hours[hour] += 1.0
     history.updated = max(history.updated, now)
     history.logins += 1
     for level, key in levels.items():
-        _add(history.levels.setdefault(level, []), key, now, CAPACITY[level])
+        _add(history.levels.setdefault(level, []), compact_key(level, key), now, CAPACITY[level])
     if place is not None:
         history.last_place = place
     if country and country not in history.countries:
@@ -104,13 +119,13 @@ def learn(
         _push(history.browsers, browser, 6)
 
 
-def _add(counts: list[Count], key: str, now: float, capacity: int) -> None:
+def _add(counts: list[Count], key: str | int, now: float, capacity: int) -> None:
     for count in counts:
         if count.key == key:
-            count.weight = decay(count.weight, count.last, now) + 1.0
-            count.last = now
+            count.milli = round((decay(count.weight, count.last, now) + 1.0) * 1000)
+            count.last = max(count.last, int(now))
             return
-    counts.append(Count(key=key, weight=1.0, last=now))
+    counts.append(Count(key=key, milli=1000, last=int(now)))
     if len(counts) > capacity:
         counts.remove(min(counts, key=lambda c: decay(c.weight, c.last, now)))
 

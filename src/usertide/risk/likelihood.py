@@ -28,7 +28,11 @@ class LevelEvidence(NamedTuple):
 
 
 def log_likelihood_ratio(
-    login: LoginFeatures, history: LoginHistory, population: Population, smoothing: float
+    login: LoginFeatures,
+    history: LoginHistory,
+    population: Population,
+    smoothing: float,
+    floor: float = -1.5,
 ) -> tuple[float, list[LevelEvidence]]:
     now = login.time
     total = total_weight(history, now)
@@ -43,4 +47,9 @@ def log_likelihood_ratio(
             p_user = (weight + smoothing * p_pop) / (parent_weight + smoothing)
             evidence.append(LevelEvidence(level, weight, math.log(p_pop) - math.log(p_user)))
             parent_level, parent_key, parent_weight = level, key, weight
-    return sum(e.log_ratio for e in evidence), evidence
+    # Familiar values on one hierarchy may not cancel strong evidence on the other (an
+    # attacker with the victim's browser model from abroad): each chain can lower the
+    # total by at most ``floor`` nats.
+    network = sum(e.log_ratio for e in evidence[: len(NETWORK_LEVELS)])
+    agent = sum(e.log_ratio for e in evidence[len(NETWORK_LEVELS) :])
+    return max(network, floor) + max(agent, floor), evidence
