@@ -30,10 +30,37 @@ class Settings(msgspec.Struct, kw_only=True):
     checkpoint_interval: float = 1.0
     max_pending_events: int = 200_000
     log_level: str = "info"
+    # alerts and notifications
+    app_name: str = "usertide"
+    public_url: str | None = None  # where links in e-mails point; default http://host:port
+    admin_emails: str = ""  # comma-separated
+    webhook_urls: str = ""  # comma-separated
+    webhook_secret: str | None = None  # generated and kept in the data dir when unset
+    webhook_allow_private: bool = False
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls | ssl | none
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "usertide <alerts@localhost>"
+    smtp_ca_file: Path | None = None
+    email_dir: Path | None = None  # write e-mails as .eml files here instead of (or without) SMTP
+    notify_users: bool = True
+    risk_medium: float = 0.5
+    population_interval: float = 0.0  # retrain the sign-in population every N s (0: on demand)
+    risk_high: float = 0.8
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "usertide.duckdb"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @staticmethod
+    def split(value: str) -> tuple[str, ...]:
+        return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 _ENV: dict[str, str] = {
@@ -52,6 +79,24 @@ _ENV: dict[str, str] = {
     "USERTIDE_TRUST_FORWARDED_FOR": "trust_forwarded_for",
     "USERTIDE_CHECKPOINT_INTERVAL": "checkpoint_interval",
     "USERTIDE_LOG_LEVEL": "log_level",
+    "USERTIDE_APP_NAME": "app_name",
+    "USERTIDE_PUBLIC_URL": "public_url",
+    "USERTIDE_ADMIN_EMAILS": "admin_emails",
+    "USERTIDE_WEBHOOK_URLS": "webhook_urls",
+    "USERTIDE_WEBHOOK_SECRET": "webhook_secret",
+    "USERTIDE_WEBHOOK_ALLOW_PRIVATE": "webhook_allow_private",
+    "USERTIDE_SMTP_HOST": "smtp_host",
+    "USERTIDE_SMTP_PORT": "smtp_port",
+    "USERTIDE_SMTP_SECURITY": "smtp_security",
+    "USERTIDE_SMTP_USERNAME": "smtp_username",
+    "USERTIDE_SMTP_PASSWORD": "smtp_password",
+    "USERTIDE_SMTP_FROM": "smtp_from",
+    "USERTIDE_SMTP_CA_FILE": "smtp_ca_file",
+    "USERTIDE_EMAIL_DIR": "email_dir",
+    "USERTIDE_NOTIFY_USERS": "notify_users",
+    "USERTIDE_RISK_MEDIUM": "risk_medium",
+    "USERTIDE_RISK_HIGH": "risk_high",
+    "USERTIDE_POPULATION_INTERVAL": "population_interval",
 }
 
 

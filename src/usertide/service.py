@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
+from usertide.alerts.manager import AlertManager, Recipients
 from usertide.capture.ratelimit import RateLimiter
 from usertide.config import Settings
-from usertide.engine import EmbeddedRuntime, Engine
+from usertide.engine import EmbeddedRuntime, Engine, Processor
 from usertide.enrich import EnrichmentPipeline, build_enrichers
 from usertide.keys import KeyRing
 from usertide.log import GroupCommitter
 from usertide.metrics import Metrics
+from usertide.notify import (
+    LinkSigner,
+    Notifier,
+    OutboxWorker,
+    SmtpConfig,
+    SmtpNotifier,
+    WebhookConfig,
+    WebhookNotifier,
+)
+from usertide.notify.files import FileEmailNotifier
 from usertide.processors import BehaviourFeatures, Profile, Sessionizer
+from usertide.risk import LoginRisk, NetworkVelocity, RiskConfig
+from usertide.risk.trainer import PopulationTrainer
+from usertide.secrets import load_or_create
 from usertide.store import DuckDBStore, Store
 
 log = logging.getLogger(__name__)
@@ -34,16 +49,25 @@ class Service:
     runtime: EmbeddedRuntime
     enrichers: EnrichmentPipeline
     limiter: RateLimiter
+    login_risk: LoginRisk
+    network_velocity: NetworkVelocity
+    alerts: AlertManager
+    trainer: PopulationTrainer
+    outbox: OutboxWorker | None = None
+    links: LinkSigner | None = None
     new_keys: NewKeys = field(default_factory=NewKeys)
     started: bool = False
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Service:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         if store is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
             store = DuckDBStore(settings.db_path)
         metrics = Metrics()
-        engine = Engine([Sessionizer(), BehaviourFeatures(), Profile()])
+        risk_config = RiskConfig(medium=settings.risk_medium, high=settings.risk_high)
+        network_velocity = NetworkVelocity(risk_config)
+        login_risk = LoginRisk(risk_config)
+        engine = Engine(build_processors(network_velocity, login_risk))
         runtime = EmbeddedRuntime(
             store, engine, metrics=metrics, checkpoint_interval=settings.checkpoint_interval
         )
@@ -53,6 +77,35 @@ class Service:
             metrics=metrics,
             max_pending_events=settings.max_pending_events,
         )
+        secrets = load_or_create(settings.data_dir)
+        links = LinkSigner(bytes.fromhex(secrets["link"]), settings.base_url)
+        outbox = _outbox(settings, store, secrets["webhook"])
+
+        def contact(user_id: str) -> tuple[str | None, str | None]:
+            if not settings.notify_users:
+                return None, None
+            view = runtime.user(user_id) or {}
+            traits = view.get("profile", {}).get("traits", {})
+            email = traits.get("email")
+            name = traits.get("first_name") or traits.get("name")
+            return (
+                email if isinstance(email, str) else None,
+                name if isinstance(name, str) else None,
+            )
+
+        alerts = AlertManager(
+            store,
+            recipients=Recipients(
+                app_name=settings.app_name,
+                base_url=settings.base_url,
+                admin_emails=Settings.split(settings.admin_emails),
+                webhook_urls=Settings.split(settings.webhook_urls),
+            ),
+            enqueue=outbox.enqueue if outbox is not None else None,
+            links=links,
+            contact=contact,
+        )
+        runtime.subscribe(alerts.on_outputs)
         return cls(
             settings=settings,
             store=store,
@@ -64,21 +117,32 @@ class Service:
                 settings.geoip_city_db, settings.geoip_asn_db, settings.ip_policy
             ),
             limiter=RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst),
+            login_risk=login_risk,
+            network_velocity=network_velocity,
+            alerts=alerts,
+            trainer=PopulationTrainer(store, login_risk, interval=settings.population_interval),
+            outbox=outbox,
+            links=links,
         )
 
     def start(self) -> None:
         if self.started:
             return
         self.store.migrate()
+        self.alerts.reload()
         # Load the geo/ASN data now rather than on the first request (~0.3 s).
         self.enrichers.warm()
         self.new_keys = NewKeys(
             admin=self.keys.ensure("admin", self.settings.admin_key),
             write=self.keys.ensure("write", self.settings.write_key),
         )
+        self.trainer.load_latest()
         # The engine subscribes to commits before it replays, so nothing falls between.
         self.runtime.start()
         self.committer.start()
+        self.trainer.start()
+        if self.outbox is not None:
+            self.outbox.start()
         self.started = True
 
     def stop(self) -> None:
@@ -86,5 +150,41 @@ class Service:
             return
         self.committer.stop()
         self.runtime.stop()
+        self.trainer.stop()
+        if self.outbox is not None:
+            self.outbox.stop()
         self.store.close()
         self.started = False
+
+
+def build_processors(velocity: NetworkVelocity, risk: LoginRisk) -> list[Processor[Any]]:
+    """The service's processors, in order (tests build the same engine)."""
+    return [velocity, Sessionizer(), BehaviourFeatures(), Profile(), risk]
+
+
+def _outbox(settings: Settings, store: Store, webhook_secret: str) -> OutboxWorker | None:
+    notifiers: dict[str, Notifier] = {}
+    if settings.smtp_host:
+        notifiers["email"] = SmtpNotifier(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                security=settings.smtp_security,  # type: ignore[arg-type]
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                from_addr=settings.smtp_from,
+                ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
+            )
+        )
+    elif settings.email_dir is not None:
+        notifiers["email"] = FileEmailNotifier(settings.email_dir, settings.smtp_from)
+    if settings.webhook_urls:
+        notifiers["webhook"] = WebhookNotifier(
+            WebhookConfig(
+                secret=settings.webhook_secret or webhook_secret,
+                allow_private=settings.webhook_allow_private,
+            )
+        )
+    if not notifiers:
+        return None
+    return OutboxWorker(store, notifiers)

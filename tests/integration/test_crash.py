@@ -15,7 +15,8 @@ import pytest
 from serverproc import ServerProcess
 from usertide.demo import Simulation, SimulationConfig
 from usertide.engine import Engine
-from usertide.processors import BehaviourFeatures, Profile, Sessionizer
+from usertide.risk import LoginRisk, NetworkVelocity
+from usertide.service import build_processors
 from usertide.store import DuckDBStore
 
 pytestmark = pytest.mark.slow
@@ -87,10 +88,10 @@ def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
         assert acked <= set(ids), "an acknowledged event was lost"
         assert len(acked) == sum(len(b) for b in work)
 
-        uninterrupted = Engine([Sessionizer(), BehaviourFeatures(), Profile()])
+        uninterrupted = Engine(build_processors(NetworkVelocity(), LoginRisk()))
         for event in log:
             uninterrupted.apply(event)
-        expected = {k: uninterrupted.codec.encode(s) for k, s in uninterrupted.hot.items()}
+        expected = {k: uninterrupted.codec_of(k).encode(s) for k, s in uninterrupted.hot.items()}
         stored = dict(store.iter_states())
         assert stored.keys() == expected.keys()
         assert stored == expected

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from usertide.engine.base import Reason
+from usertide.events.reason import Reason
 
 
 class AlertStatus(StrEnum):

@@ -16,14 +16,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 import msgspec
 
 from usertide.events import Event
+from usertide.events.reason import Reason as Reason
 
 S = TypeVar("S", bound=msgspec.Struct)
-
-
-class Reason(msgspec.Struct, kw_only=True, frozen=True):
-    code: str
-    message: str
-    data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class Detection(msgspec.Struct, kw_only=True, frozen=True, tag="detection"):

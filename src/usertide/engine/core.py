@@ -99,7 +99,7 @@ class Engine:
         pid = event.previous_id
         return {pid} if (pid in self.hot or pid in self.cold) else set()
 
-    def _codec_of(self, key: str) -> StateCodec:
+    def codec_of(self, key: str) -> StateCodec:
         if key.startswith(KEYED_PREFIX):
             return self._keyed_codecs[key.split(KEYED_SEP, 2)[1]]
         return self.codec
@@ -109,7 +109,7 @@ class Engine:
         if state is not None:
             self.hot.move_to_end(key)
             return state
-        codec = codec or self._codec_of(key)
+        codec = codec or self.codec_of(key)
         data = self.cold.pop(key, None)
         state = codec.decode(key, data) if data is not None else codec.new(key)
         self.deleted.discard(key)
@@ -120,7 +120,7 @@ class Engine:
         # Only between events: a state is never encoded while a processor changes it.
         while len(self.hot) > self.hot_capacity:
             old_key, old_state = self.hot.popitem(last=False)
-            self.cold[old_key] = self._codec_of(old_key).encode(old_state)
+            self.cold[old_key] = self.codec_of(old_key).encode(old_state)
 
     def _merge(self, into: UserState, from_key: str) -> None:
         if from_key not in self.hot and from_key not in self.cold:
@@ -139,7 +139,7 @@ class Engine:
         if state is not None:
             return state
         data = self.cold.get(key)
-        return self._codec_of(key).decode(key, data) if data is not None else None
+        return self.codec_of(key).decode(key, data) if data is not None else None
 
     def view(self, state: UserState) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -168,7 +168,7 @@ class Engine:
         states: dict[str, bytes | None] = {}
         profiles: dict[str, dict[str, Any] | None] = {}
         for key in self.dirty:
-            codec = self._codec_of(key)
+            codec = self.codec_of(key)
             state = self.hot.get(key)
             if state is None:
                 data = self.cold.get(key)

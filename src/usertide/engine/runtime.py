@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from usertide.engine.base import Output, UserState
 from usertide.engine.core import Engine
@@ -23,6 +23,7 @@ from usertide.store.base import Store
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Sequence[Output]], None]
+T = TypeVar("T")
 _STOP = object()
 
 
@@ -139,6 +140,11 @@ class EmbeddedRuntime:
     # -- reading ---------------------------------------------------------------
     def profile_of(self, state: UserState) -> dict[str, Any]:
         return self.engine.view(state)
+
+    def read(self, reader: Callable[[Engine], T]) -> T:
+        """Run ``reader`` on the engine between two events (it must not change state)."""
+        with self._lock:
+            return reader(self.engine)
 
     def user(self, key: str) -> dict[str, Any] | None:
         with self._lock:

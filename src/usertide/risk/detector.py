@@ -142,28 +142,30 @@ class LoginRisk(Processor[LoginHistory]):
                 del state.pending[0]
         if result.level == "low":
             return ()
-        return [
-            Detection(
-                detector=self.name,
-                user_key=user.key,
-                event_id=event.id,
-                timestamp=login.time,
-                score=result.score,
-                level=result.level,
-                reasons=result.reasons,
-                data={
-                    "action": result.action,
-                    "success": login.success,
-                    "ip": event.context.ip,
-                    "country": login.country,
-                    "country_name": login.country_name,
-                    "city": login.city,
-                    "device": login.browser,
-                    "network": login.network_owner,
-                    "population": self.population.version,
-                },
-            )
-        ]
+        return [self.detection(event, user.key, result)]
+
+    def detection(self, event: Event, user_key: str, result: Assessment) -> Detection:
+        login = login_features(event)
+        return Detection(
+            detector=self.name,
+            user_key=user_key,
+            event_id=event.id,
+            timestamp=login.time,
+            score=result.score,
+            level=result.level,
+            reasons=result.reasons,
+            data={
+                "action": result.action,
+                "success": login.success,
+                "ip": event.context.ip,
+                "country": login.country,
+                "country_name": login.country_name,
+                "city": login.city,
+                "device": login.browser,
+                "network": login.network_owner,
+                "population": self.population.version,
+            },
+        )
 
     def _given(self, event: Event) -> Assessment | None:
         """The assessment the synchronous risk API already answered with, if any.

@@ -168,6 +168,14 @@ class Store(ABC):
     ) -> list[Alert]:
         """Newest first."""
 
+    # -- global model snapshots ----------------------------------------------------
+    @abstractmethod
+    def model_put(self, name: str, version: int, data: bytes) -> None: ...
+
+    @abstractmethod
+    def model_latest(self, name: str) -> tuple[int, bytes] | None:
+        """The highest version of a model and its bytes, if any was stored."""
+
     # -- keys ---------------------------------------------------------------------
     @abstractmethod
     def put_key(self, key_id: str, kind: str, digest: str) -> None: ...

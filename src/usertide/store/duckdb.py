@@ -462,6 +462,26 @@ class DuckDBStore(Store):
         )
         return [_alert_decoder.decode(bytes(r[0])) for r in rows]
 
+    # -- global model snapshots ----------------------------------------------------
+    def model_put(self, name: str, version: int, data: bytes) -> None:
+        con = self._con()
+        with self._write_lock:
+            con.execute(
+                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?)",
+                [name, version, datetime.now(UTC), data],
+            )
+
+    def model_latest(self, name: str) -> tuple[int, bytes] | None:
+        rows = (
+            self._con()
+            .execute(
+                "SELECT version, data FROM models WHERE name = ? ORDER BY version DESC LIMIT 1",
+                [name],
+            )
+            .fetchall()
+        )
+        return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
+
     # -- keys ---------------------------------------------------------------------
     def put_key(self, key_id: str, kind: str, digest: str) -> None:
         con = self._con()

@@ -63,4 +63,16 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    [
+        """CREATE TABLE models (
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (name, version)
+        )""",
+    ]
+)
+
 CURRENT_VERSION = len(MIGRATIONS)

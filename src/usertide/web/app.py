@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from usertide.service import Service
-from usertide.web import ingest, ops, query
+from usertide.web import alerts, feedback, ingest, ops, query, risk
 from usertide.web.errors import (
     ApiError,
     api_error_handler,
@@ -31,7 +31,14 @@ def create_app(service: Service) -> Starlette:
             service.stop()
 
     app = Starlette(
-        routes=[*ingest.routes(), *query.routes(), *ops.routes()],
+        routes=[
+            *ingest.routes(),
+            *query.routes(),
+            *risk.routes(),
+            *alerts.routes(),
+            *feedback.routes(),
+            *ops.routes(),
+        ],
         middleware=[
             # Browsers send events from the site's own origin; credentials are not used.
             Middleware(

@@ -1,0 +1,298 @@
+"""From detections to alerts and notifications: rules, deduplication, throttling.
+
+Called from the engine's thread (as a subscriber) and from the synchronous risk API;
+both name an alert by its detection (``alert_id``), so the second one finds the first.
+Notifications go to the durable outbox; over the throttle they wait for the digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from usertide.alerts import templates
+from usertide.alerts.model import Alert, AlertStatus, alert_id
+from usertide.alerts.rules import AlertPolicy, AlertRule
+from usertide.engine.base import Detection, Output
+from usertide.events import Context, Event
+from usertide.notify.links import LinkSigner
+from usertide.notify.model import Notification
+from usertide.risk.detector import FEEDBACK_EVENT
+from usertide.store.base import Store
+
+log = logging.getLogger(__name__)
+
+Contact = Callable[[str], tuple[str | None, str | None]]  # user id → (e-mail, name)
+Enqueue = Callable[[Sequence[Notification]], int]
+
+VERDICTS = {
+    "safe": AlertStatus.DISMISSED,
+    "dismissed": AlertStatus.DISMISSED,
+    "compromised": AlertStatus.CONFIRMED,
+    "confirmed": AlertStatus.CONFIRMED,
+}
+MODEL_VERDICT = {AlertStatus.DISMISSED: "safe", AlertStatus.CONFIRMED: "compromised"}
+
+
+@dataclass
+class Recipients:
+    app_name: str = "usertide"
+    base_url: str = "http://127.0.0.1:8000"
+    admin_emails: tuple[str, ...] = ()
+    webhook_urls: tuple[str, ...] = ()
+
+
+@dataclass
+class _Counters:
+    sent: dict[str, deque[datetime]] = field(default_factory=lambda: defaultdict(deque))
+    all_sent: deque[datetime] = field(default_factory=deque)
+
+
+class AlertManager:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        policy: AlertPolicy | None = None,
+        recipients: Recipients | None = None,
+        enqueue: Enqueue | None = None,
+        links: LinkSigner | None = None,
+        contact: Contact | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.policy = policy or AlertPolicy()
+        self.recipients = recipients or Recipients()
+        self.enqueue = enqueue
+        self.links = links
+        self.contact = contact
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._recent: dict[tuple[str, str], datetime] = {}
+        self._counters = _Counters()
+        self.deduplicated = 0
+        self._last_digest = clock()
+
+    def reload(self) -> None:
+        """Rebuild the deduplication window from stored alerts (after a restart)."""
+        with self._lock:
+            self._load_recent()
+
+    def _load_recent(self) -> None:
+        since = self.clock() - timedelta(seconds=self.policy.dedup_seconds)
+        for alert in self.store.alerts(since=since, limit=10_000):
+            for code in alert.codes:
+                key = (alert.user_id, code)
+                self._recent[key] = max(self._recent.get(key, alert.created_at), alert.created_at)
+
+    # -- from detections -------------------------------------------------------------
+    def on_outputs(self, outputs: Sequence[Output]) -> None:
+        for output in outputs:
+            if isinstance(output, Detection):
+                try:
+                    self.raise_alert(output)
+                except Exception:
+                    log.exception("could not raise an alert for %s", output.event_id)
+
+    def raise_alert(self, detection: Detection) -> Alert | None:
+        codes = tuple(r.code for r in detection.reasons)
+        rule = next(
+            (r for r in self.policy.rules if r.matches(detection.detector, detection.level, codes)),
+            None,
+        )
+        if rule is None:
+            return None
+        with self._lock:
+            existing = self.store.alert_get(alert_id(detection.detector, detection.event_id))
+            if existing is not None:
+                return existing
+            now = self.clock()
+            window = timedelta(seconds=self.policy.dedup_seconds)
+            user = detection.user_key
+            fresh = [
+                c
+                for c in codes or ("unusual",)
+                if now - self._recent.get((user, c), datetime.min.replace(tzinfo=UTC)) > window
+            ]
+            if not fresh:
+                self.deduplicated += 1
+                return None
+            occurred = datetime.fromtimestamp(detection.timestamp, UTC)
+            alert = Alert(
+                id=alert_id(detection.detector, detection.event_id),
+                user_id=user,
+                detector=detection.detector,
+                event_id=detection.event_id,
+                level=detection.level,
+                score=detection.score,
+                reasons=detection.reasons,
+                data=dict(detection.data),
+                created_at=now,
+                updated_at=now,
+                occurred_at=occurred,
+            )
+            for code in codes or ("unusual",):
+                self._recent[(user, code)] = now
+            if self._throttled(user, now):
+                alert.data["notified"] = "throttled"
+                self.store.alert_add(alert)
+                return alert
+            alert.data["notified"] = "sent"
+            self.store.alert_add(alert)
+        self._notify(alert, rule)
+        return alert
+
+    def _throttled(self, user: str, now: datetime) -> bool:
+        hour = now - timedelta(hours=1)
+        per_user = self._counters.sent[user]
+        for queue in (per_user, self._counters.all_sent):
+            while queue and queue[0] < hour:
+                queue.popleft()
+        if (
+            len(per_user) >= self.policy.user_per_hour
+            or len(self._counters.all_sent) >= self.policy.global_per_hour
+        ):
+            return True
+        per_user.append(now)
+        self._counters.all_sent.append(now)
+        return False
+
+    # -- notifications ---------------------------------------------------------------
+    def _notify(self, alert: Alert, rule: AlertRule) -> None:
+        if self.enqueue is None:
+            return
+        r = self.recipients
+        notes: list[Notification] = []
+        evidence = f"{r.base_url.rstrip('/')}/v1/alerts/{alert.id}"
+        if rule.notify_admins and r.admin_emails:
+            message = templates.admin_alert(alert, r.app_name, evidence)
+            notes += [
+                self._note(alert, "email", to, "admin_alert", message) for to in r.admin_emails
+            ]
+        if rule.webhooks:
+            notes += [
+                Notification(
+                    id=_note_id(alert.id, "webhook", url),
+                    channel="webhook",
+                    recipient=url,
+                    kind="alert",
+                    payload=templates.webhook_payload(alert),
+                    created_at=self.clock(),
+                )
+                for url in r.webhook_urls
+            ]
+        if (
+            rule.notify_user
+            and alert.data.get("success")
+            and self.links is not None
+            and self.contact is not None
+        ):
+            email, name = self.contact(alert.user_id)
+            if email:
+                yes = self.links.url("safe", alert.id, alert.user_id)
+                no = self.links.url("compromised", alert.id, alert.user_id)
+                message = templates.user_signin(alert, r.app_name, yes, no, name)
+                notes.append(self._note(alert, "email", email, "user_signin", message))
+        if notes:
+            self.enqueue(notes)
+
+    def _note(
+        self, alert: Alert, channel: str, to: str, kind: str, message: templates.Message
+    ) -> Notification:
+        return Notification(
+            id=_note_id(alert.id, kind, to),
+            channel=channel,
+            recipient=to,
+            kind=kind,
+            subject=message.subject,
+            text=message.text,
+            html=message.html,
+            created_at=self.clock(),
+        )
+
+    def flush_digest(self) -> int:
+        """Send one digest of the alerts held back by the throttle; returns how many."""
+        if self.enqueue is None or not self.recipients.admin_emails:
+            return 0
+        with self._lock:
+            held = [
+                a
+                for a in self.store.alerts(
+                    since=self._last_digest - timedelta(days=1), limit=10_000
+                )
+                if a.data.get("notified") == "throttled"
+            ]
+            if not held:
+                return 0
+            message = templates.digest(
+                sorted(held, key=lambda a: a.created_at), self.recipients.app_name
+            )
+            batch = hashlib.blake2b(
+                "|".join(a.id for a in held).encode(), digest_size=8
+            ).hexdigest()
+            notes = [
+                Notification(
+                    id=_note_id(f"digest-{batch}", "digest", to),
+                    channel="email",
+                    recipient=to,
+                    kind="digest",
+                    subject=message.subject,
+                    text=message.text,
+                    html=message.html,
+                    created_at=self.clock(),
+                )
+                for to in self.recipients.admin_emails
+            ]
+            for alert in held:
+                alert.data["notified"] = "digest"
+                self.store.alert_save(alert)
+            self._last_digest = self.clock()
+        self.enqueue(notes)
+        return len(held)
+
+    # -- feedback -------------------------------------------------------------------
+    def feedback(self, alert_id_: str, verdict: str, source: str) -> tuple[Alert, Event]:
+        """Record a verdict; returns the alert and the event that teaches the model
+        (to be appended to the log by the caller). ``KeyError``/``ValueError`` for an
+        unknown alert or verdict."""
+        status = VERDICTS.get(verdict)
+        if status is None:
+            raise ValueError(f"verdict must be one of {', '.join(sorted(VERDICTS))}")
+        with self._lock:
+            alert = self.store.alert_get(alert_id_)
+            if alert is None:
+                raise KeyError(alert_id_)
+            now = self.clock()
+            alert.status = status
+            alert.updated_at = now
+            alert.feedback.append(
+                {"verdict": MODEL_VERDICT[status], "source": source, "at": now.isoformat()}
+            )
+            self.store.alert_save(alert)
+        event = Event(
+            id=f"fb_{alert.id}_{len(alert.feedback)}",
+            type="track",
+            name=FEEDBACK_EVENT,
+            user_id=alert.user_id,
+            timestamp=now,
+            received_at=now,
+            context=Context(),
+            properties={
+                "event_id": alert.event_id,
+                "verdict": MODEL_VERDICT[status],
+                "alert_id": alert.id,
+                "source": source,
+            },
+            source="feedback",
+        )
+        return alert, event
+
+
+def _note_id(alert: str, kind: str, recipient: str) -> str:
+    digest = hashlib.blake2b(recipient.encode(), digest_size=6).hexdigest()
+    return f"{alert}:{kind}:{digest}"

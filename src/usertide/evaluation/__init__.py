@@ -1,0 +1,1 @@
+"""Evaluation of detectors: simulated labelled traffic, online replay, metrics, baselines."""
