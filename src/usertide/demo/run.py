@@ -12,19 +12,24 @@ import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from usertide.config import load_settings
 from usertide.demo.simulator import GroundTruth, Simulation, SimulationConfig
+from usertide.engine.core import KEYED_PREFIX
 from usertide.processors import Sessionizer
 from usertide.server import BackgroundServer, free_port
+from usertide.store import EventQuery
 
 SENDERS = 4  # concurrent SDK-like clients; each owns a share of the visitors
 BATCH = 200
@@ -48,6 +53,9 @@ def run_demo(
         write_key=write_key,
         port=port or free_port(),
         log_level="warning",
+        email_dir=data_dir / "outbox",
+        admin_emails="security@shop.example",
+        app_name="the demo shop",
         rate_limit_rps=1e9,
         rate_limit_burst=1e9,
     )
@@ -193,10 +201,14 @@ def _sessions(server: BackgroundServer) -> tuple[int, int]:
 
 
 def _states(server: BackgroundServer) -> Iterator[Any]:
+    """Users' states (not the per-network ones)."""
     engine = server.service.runtime.engine
-    yield from engine.hot.values()
+    for key, state in list(engine.hot.items()):
+        if not key.startswith(KEYED_PREFIX):
+            yield state
     for key, data in list(engine.cold.items()):
-        yield engine.codec.decode(key, data)
+        if not key.startswith(KEYED_PREFIX):
+            yield engine.codec.decode(key, data)
 
 
 def _summary(
@@ -238,18 +250,53 @@ def _summary(
     for country, n in store.top_values("country", 8):
         countries.add_row(country, f"{n:,}")
     console.print(pages, countries)
-    for takeover in truth.takeovers[:2]:
-        profile = service.runtime.user(takeover.user_id) or {}
-        locations = [s["label"] for s in profile.get("profile", {}).get("locations", [])]
-        devices = [s["label"] for s in profile.get("profile", {}).get("devices", [])]
+    _alerts(console, server, truth)
+
+
+def _alerts(console: Console, server: BackgroundServer, truth: GroundTruth) -> None:
+    service = server.service
+    outbox = service.outbox
+    deadline = time.monotonic() + 20
+    while outbox is not None and time.monotonic() < deadline:
+        if not service.store.outbox_due(datetime.now(UTC) + timedelta(days=1), limit=1):
+            break
+        time.sleep(0.2)
+    alerts = service.store.alerts(limit=1000)
+    planted = {t.message_id: t for t in truth.takeovers}
+    caught = [a for a in alerts if a.event_id in planted]
+    console.rule("[bold]unusual sign-ins")
+    table = Table(show_lines=False)
+    for column in ("user", "level", "where", "device", "why"):
+        table.add_column(column)
+    for alert in sorted(alerts, key=lambda a: (a.event_id not in planted, -a.score))[:8]:
+        where = ", ".join(str(x) for x in (alert.data.get("city"), alert.data.get("country")) if x)
+        marker = " [green](planted takeover)[/green]" if alert.event_id in planted else ""
+        table.add_row(
+            f"{alert.user_id}{marker}",
+            f"{alert.level} {alert.score:.2f}",
+            where,
+            str(alert.data.get("device")),
+            "; ".join(r.code.replace("_", " ") for r in alert.reasons),
+        )
+    console.print(table)
+    sign_ins = service.store.query_events(EventQuery(name="login", limit=100_000))
+    console.print(
+        f"planted account takeovers caught: [bold]{len(caught)} of {len(planted)}"
+        f"[/bold]; other alerts: {len(alerts) - len(caught)} "
+        f"(among {len(sign_ins):,} sign-in attempts)"
+    )
+    mail_dir = service.settings.email_dir
+    mails = sorted(mail_dir.glob("*.eml")) if mail_dir is not None else []
+    console.print(f"e-mails written to {mail_dir}: {len(mails)}")
+    for path in mails[:3]:
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         console.print(
-            f"[bold]{takeover.user_id}[/bold] (planted takeover: "
-            f"{takeover.description})\n  locations seen: {', '.join(locations)}\n"
-            f"  devices seen: {', '.join(devices)}"
+            f"  [dim]to[/dim] {escape(str(message['To']))}  [dim]subject[/dim] "
+            f"{escape(str(message['Subject']))}"
         )
     console.print(
-        f"[dim]{len(truth.bot_anonymous_ids)} scraper visits were planted; "
-        "detectors arrive with the next releases.[/dim]"
+        f"[dim]{len(truth.bot_anonymous_ids)} scraper visits were planted; bot "
+        "detection arrives with the next release.[/dim]"
     )
 
 

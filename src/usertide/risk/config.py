@@ -79,7 +79,7 @@ class RiskConfig(msgspec.Struct, kw_only=True, frozen=True):
             "brute_force": 2.5,
             "network_brute_force": 2.0,
             "credential_stuffing": 3.0,
-            "hosting_network": 1.5,
+            "hosting_network": 2.0,
             "unusual_hour": 0.8,
             "automation": 2.0,
             "rare_network": 1.0,
