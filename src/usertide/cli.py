@@ -79,6 +79,18 @@ def _import(args: argparse.Namespace) -> int:
     return run_import(Path(args.file), data_dir=args.data_dir, fmt=args.format)
 
 
+def _eval_login(args: argparse.Namespace) -> int:
+    from usertide.evaluation.cli import run_eval_login
+
+    return run_eval_login(Path(args.file), args.json)
+
+
+def _simulate_logins(args: argparse.Namespace) -> int:
+    from usertide.evaluation.cli import run_simulate_logins
+
+    return run_simulate_logins(Path(args.out), args.users, args.days, args.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="usertide", description=__doc__)
     parser.add_argument("--version", action="version", version=f"usertide {__version__}")
@@ -103,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--data-dir", type=Path, default=None)
     imp.add_argument("--format", choices=["jsonl", "csv", "accesslog"], default=None)
     imp.set_defaults(func=_import)
+    evaluation = sub.add_parser("eval", help="offline evaluation of detectors")
+    eval_sub = evaluation.add_subparsers(dest="what", required=True)
+    login = eval_sub.add_parser("login", help="sign-in risk: ours vs the textbook baseline")
+    login.add_argument("file", help="JSON lines of Segment 'login' track events with labels")
+    login.add_argument("--json", action="store_true", help="machine-readable output")
+    login.set_defaults(func=_eval_login)
+    sim = eval_sub.add_parser("simulate-logins", help="write a labelled sign-in stream")
+    sim.add_argument("out")
+    sim.add_argument("--users", type=int, default=2_000)
+    sim.add_argument("--days", type=int, default=60)
+    sim.add_argument("--seed", type=int, default=2016)
+    sim.set_defaults(func=_simulate_logins)
     return parser
 
 

@@ -6,7 +6,9 @@ is fitted on the user's past successful sign-ins, each encoded as one-hot countr
 ``parse_user_agent(ua).browser``); the vocabulary is the user's own, so a country or
 browser the user never used encodes as all zeros in its block (scikit-learn's
 ``OneHotEncoder(handle_unknown="ignore")``). The score is the sigmoid of minus the
-decision function: 0.5 on the learned boundary, higher outside it.
+decision function: 0.5 on the learned boundary, higher outside it. (A user who always
+signs in with the same country and browser has every training point on the boundary, so
+their usual sign-in scores exactly 0.5, the same as the neutral score below.)
 
 Choices a textbook leaves open, made here:
 

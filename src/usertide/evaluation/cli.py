@@ -15,12 +15,13 @@ from usertide.evaluation.login_sim import LoginSimConfig, simulate_logins, write
 
 def default_scorers() -> list[LoginScorer]:
     from usertide.evaluation.baseline_ocsvm import OneClassSVMBaseline  # imports scikit-learn
+    from usertide.evaluation.usertide_scorer import UsertideLoginScorer
 
-    return [OneClassSVMBaseline()]
+    return [UsertideLoginScorer(), OneClassSVMBaseline()]
 
 
 def run_eval_login(path: Path, as_json: bool, scorers: list[LoginScorer] | None = None) -> int:
-    """Evaluate the scorers (default: the one-class SVM baseline) on a labelled file."""
+    """Evaluate the scorers (default: usertide's model and the one-class SVM baseline)."""
     if not path.is_file():
         print(f"usertide eval login: no such file: {path}", file=sys.stderr)
         return 2

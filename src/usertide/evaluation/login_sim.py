@@ -43,9 +43,10 @@ history), every attempt labelled ``attack``:
   succeeds; 40 % come back one to three times within three days from the same place.
 - ``vpn``: a hosting or VPN exit in the victim's own country, a random browser, at the
   attacker's own local hour; otherwise as ``naive``.
-- ``targeted``: a residential address in the victim's country (any ISP's /24 but the
-  victim's own), a browser of the same family as the victim's usual one (often the very
-  same user-agent string), at a daytime hour of the victim's time zone.
+- ``targeted``: a residential address in the victim's country (a residential proxy on
+  another ISP network than the victim's own), a browser of the same ua-parser family as
+  the victim's usual one (half the time the very same user-agent string), at a daytime
+  hour of the victim's time zone; otherwise as ``naive``.
 - ``credential_stuffing``: a campaign from one to five hosting addresses, one user agent
   or a rotating set, trying 50-300 distinct accounts a few seconds apart (a fifth of the
   names do not exist here); about 4 % of existing accounts succeed.
@@ -528,6 +529,7 @@ class _Simulator:
         self.users = [self._make_user(n) for n in range(1, config.users + 1)]
 
     def events(self) -> Iterator[dict[str, Any]]:
+        self.attempts = []
         for user in self.users:
             self._legit(user)
         self._attacks()
@@ -644,7 +646,7 @@ class _Simulator:
     def _hour(user: _User, rng: Random) -> float:
         if rng.random() < _HABIT_SHARE:
             return rng.gauss(rng.choice(user.peaks), 1.0) % 24
-        return rng.uniform(6.5, 24) % 24
+        return rng.uniform(6.5, 24)
 
     def _legit_ip(
         self, user: _User, device: Browser, home_ip: str, away: bool, weekend: bool, hour: float
@@ -674,15 +676,15 @@ class _Simulator:
         success: bool = True,
         gap_s: tuple[float, float] = (4.0, 40.0),
     ) -> int:
-        """Add ``failures`` failed attempts before ``when_ms`` and the attempt at it;
-        returns the timestamp of the last attempt."""
-        when = when_ms - int(sum(self.rng.uniform(*gap_s) for _ in range(failures)) * 1000)
-        for _ in range(failures):
+        """Add ``failures`` failed attempts, ``gap_s`` seconds apart, leading up to the
+        attempt at ``when_ms``; returns ``when_ms``."""
+        gaps = [int(self.rng.uniform(*gap_s) * 1000) for _ in range(failures)]
+        when = when_ms - sum(gaps)
+        for gap in gaps:
             self._add(when, user_id, ip, user_agent, False, attack_type)
-            when += int(self.rng.uniform(*gap_s) * 1000)
-        when = max(when, when_ms)
-        self._add(when, user_id, ip, user_agent, success, attack_type)
-        return when
+            when += gap
+        self._add(when_ms, user_id, ip, user_agent, success, attack_type)
+        return when_ms
 
     def _add(
         self,
