@@ -9,6 +9,7 @@ of that whole path (Chrome-on-Windows is not Chrome-on-Android).
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from usertide.enrich.ip import ip_prefix
@@ -36,6 +37,15 @@ class LoginFeatures(NamedTuple):
 
 
 def login_features(event: Event) -> LoginFeatures:
+    """Memoized on the event: several processors read the same sign-in."""
+    memo: LoginFeatures | None = event.__dict__.get("_login")
+    if memo is None:
+        memo = _features(event)
+        event.__dict__["_login"] = memo
+    return memo
+
+
+def _features(event: Event) -> LoginFeatures:
     ctx = event.context
     geo = ctx.geo
     device = ctx.device
@@ -79,6 +89,7 @@ def login_succeeded(properties: dict[str, Any]) -> bool:
     return bool(value)
 
 
+@lru_cache(maxsize=50_000)
 def _prefix(ip: str | None) -> str | None:
     if not ip:
         return None

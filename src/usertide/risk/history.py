@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 import math
 
 import msgspec
@@ -22,6 +23,7 @@ CAPACITY = {
 }
 MAX_FAILURES = 16
 MAX_PENDING = 3
+HOUR_CAP = 60
 
 
 class Count(msgspec.Struct, array_like=True):
@@ -61,7 +63,7 @@ class LoginHistory(msgspec.Struct, array_like=True):
     total: float = 0.0  # decayed number of learned sign-ins
     updated: float = 0.0
     logins: int = 0  # learned sign-ins, not decayed
-    hours: list[float] = msgspec.field(default_factory=list)  # 24 decayed bins, UTC
+    hours: list[int] = msgspec.field(default_factory=list)  # 24 bins, UTC, halved when full
     last_place: Place | None = None
     failures: list[float] = msgspec.field(default_factory=list)
     pending: list[Pending] = msgspec.field(default_factory=list)
@@ -75,6 +77,7 @@ def decay(weight: float, since: float, now: float) -> float:
     return weight * math.exp(-_DECAY_PER_SECOND * (now - since))
 
 
+@lru_cache(maxsize=200_000)
 def compact_key(level: str, key: str) -> str | int:
     if level == "country":
         return key
@@ -105,8 +108,12 @@ def learn(
     """Add one trusted sign-in to the history."""
     factor = decay(1.0, history.updated, now) if history.updated else 1.0
     history.total = history.total * factor + 1.0
-    history.hours = [round(h * factor, 2) for h in (history.hours or [0.0] * 24)]
-    history.hours[hour] += 1.0
+    hours = history.hours or [0] * 24
+    hours[hour] += 1
+    if hours[hour] > HOUR_CAP:
+        # Halving keeps the histogram recent and its counts small (one byte each).
+        hours[:] = [h // 2 for h in hours]
+    history.hours = hours
     history.updated = max(history.updated, now)
     history.logins += 1
     for level, key in levels.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from datetime import UTC, datetime
 
 from usertide.engine.base import Reason
@@ -70,8 +71,13 @@ def recent_failures(history: LoginHistory, now: float, window: float) -> int:
 def is_hosting(owner: str | None, config: RiskConfig) -> bool:
     if not owner:
         return False
+    return _matches(owner, config.hosting_networks)
+
+
+@lru_cache(maxsize=20_000)
+def _matches(owner: str, names: tuple[str, ...]) -> bool:
     lowered = owner.lower()
-    return any(name in lowered for name in config.hosting_networks)
+    return any(name in lowered for name in names)
 
 
 def hour_share(history: LoginHistory, hour: int) -> float:
