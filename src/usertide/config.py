@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, kw_only=True):
     smtp_ca_file: Path | None = None
     email_dir: Path | None = None  # write e-mails as .eml files here instead of (or without) SMTP
     notify_users: bool = True
+    notify_retry_seconds: float = 2.0  # first retry delay; doubles per attempt (jittered)
     risk_medium: float = 0.5
     population_interval: float = 0.0  # retrain the sign-in population every N s (0: on demand)
     risk_high: float = 0.8

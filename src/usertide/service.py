@@ -187,4 +187,4 @@ def _outbox(settings: Settings, store: Store, webhook_secret: str) -> OutboxWork
         )
     if not notifiers:
         return None
-    return OutboxWorker(store, notifiers)
+    return OutboxWorker(store, notifiers, base_delay=settings.notify_retry_seconds)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 import math
+from functools import lru_cache
 
 import msgspec
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from usertide.engine.base import Reason
 from usertide.risk.config import RiskConfig
