@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import ADMIN_KEY, WRITE_KEY
+from livesupport import ADMIN_KEY, WRITE_KEY
 from usertide.server import free_port
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY, make_settings
+from livesupport import ADMIN_KEY, WRITE_KEY, make_settings
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "notify"))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY
+from livesupport import ADMIN_KEY, WRITE_KEY
 from serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ADMIN_KEY, WRITE_KEY, make_settings
+from livesupport import ADMIN_KEY, WRITE_KEY, make_settings
 from usertide.server import BackgroundServer
 from usertide.web.openapi import build_openapi
 

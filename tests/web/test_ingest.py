@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from conftest import WRITE_KEY, Live
+from livesupport import WRITE_KEY, Live
 
 
 def track(**kw: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Live
+from livesupport import Live
 
 
 def send(live: Live, items: list[dict]) -> None:  # type: ignore[type-arg]

@@ -4,15 +4,12 @@ deployments that hand mail to another system by directory."""
 from __future__ import annotations
 
 import os
-from datetime import UTC
-from email.message import EmailMessage
-from email.utils import format_datetime
 from pathlib import Path
 from typing import ClassVar
 
 from usertide.notify.base import DeliveryError, Notifier
 from usertide.notify.model import Notification
-from usertide.notify.smtp import clean_subject, message_id, parse_mailbox
+from usertide.notify.smtp import compose, message_id, parse_mailbox
 
 
 class FileEmailNotifier(Notifier):
@@ -25,20 +22,10 @@ class FileEmailNotifier(Notifier):
 
     def deliver(self, note: Notification) -> None:
         try:
-            recipient = parse_mailbox(note.recipient)
+            parse_mailbox(note.recipient)  # compose() needs one valid mailbox
         except ValueError as exc:
             raise DeliveryError(f"invalid recipient: {exc}", retryable=False) from exc
-        created = note.created_at
-        created = created.replace(tzinfo=UTC) if created.tzinfo is None else created
-        message = EmailMessage()
-        message["Subject"] = clean_subject(note.subject)
-        message["From"] = self.from_addr
-        message["To"] = recipient
-        message["Date"] = format_datetime(created.astimezone(UTC))
-        message["Message-ID"] = message_id(note.id)
-        message.set_content(note.text)
-        if note.html:
-            message.add_alternative(note.html, subtype="html")
+        message = compose(note, self.from_addr)
         self.directory.mkdir(parents=True, exist_ok=True)
         name = message_id(note.id).strip("<>").replace("@", "_").replace("/", "_")
         path = self.directory / f"{name}.eml"

@@ -139,7 +139,7 @@ class SmtpNotifier(Notifier):
 
     def deliver(self, note: Notification) -> None:
         recipient = self._recipient(note)
-        message = self.build_message(note)
+        message = compose(note, self._config.from_addr)
         smtp = self._open()
         try:
             self._send(smtp, message, recipient)

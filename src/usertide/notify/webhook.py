@@ -122,7 +122,10 @@ class WebhookNotifier(Notifier):
 
     def deliver(self, note: Notification) -> None:
         destination = self._destination(note.recipient)
-        body = msgspec.json.encode(note.payload)
+        try:
+            body = msgspec.json.encode(note.payload)
+        except (msgspec.EncodeError, TypeError) as error:
+            raise DeliveryError(f"payload is not JSON: {error}", retryable=False) from None
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
