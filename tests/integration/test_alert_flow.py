@@ -213,3 +213,10 @@ def test_risk_api_rejects_bad_input_naming_the_field(server: BackgroundServer, b
     r = httpx.post(f"{server.url}/v1/risk/login", headers=ADMIN, json=body)
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "invalid_field"
+
+
+def test_risk_api_refuses_strings_that_are_not_text(server: BackgroundServer) -> None:
+    body = b'{"user_id": "u\\ud800", "ip": "1.2.3.4", "user_agent": "x\\udc00"}'
+    r = httpx.post(f"{server.url}/v1/risk/login", headers=ADMIN, content=body)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+    assert server.service.runtime.alive

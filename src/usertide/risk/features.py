@@ -59,7 +59,9 @@ def _features(event: Event) -> LoginFeatures:
     os_name = (device.os if device is not None else None) or "?"
     browser = (device.browser if device is not None else None) or "?"
     major = (device.browser_version if device is not None else None) or "?"
-    ua_digest = hashlib.blake2b((ctx.user_agent or "").encode(), digest_size=6).hexdigest()
+    ua_digest = hashlib.blake2b(
+        (ctx.user_agent or "").encode("utf-8", "surrogatepass"), digest_size=6
+    ).hexdigest()
     os_key = f"{dtype}/{os_name}"
     browser_key = f"{os_key}/{browser}"
     major_key = f"{browser_key}/{major}"

@@ -186,6 +186,135 @@ def build_openapi() -> dict[str, Any]:
                 }
             )
         },
+        "/v1/risk/login": {
+            "post": _admin(
+                {
+                    "summary": "Score a sign-in now: allow, challenge or deny, with reasons",
+                    "tags": ["risk"],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["user_id", "ip"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "user_id": {"type": "string"},
+                                        "ip": {"type": "string"},
+                                        "user_agent": {"type": "string"},
+                                        "success": {"type": "boolean"},
+                                        "timestamp": {"type": "string", "format": "date-time"},
+                                        "event_id": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _resp(
+                            "The decision",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "score": {"type": "number"},
+                                    "level": {"enum": ["low", "medium", "high"]},
+                                    "action": {"enum": ["allow", "challenge", "deny"]},
+                                    "reasons": {"type": "array"},
+                                    "alert_id": {"type": ["string", "null"]},
+                                },
+                            },
+                        ),
+                        **_errors(400, 503),
+                    },
+                }
+            )
+        },
+        "/v1/alerts": {
+            "get": _admin(
+                {
+                    "summary": "Alerts, newest first",
+                    "tags": ["alerts"],
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"enum": ["open", "confirmed", "dismissed"]},
+                        },
+                        {
+                            "name": "user_id",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                    ],
+                    "responses": {"200": _resp("Alerts"), **_errors(400)},
+                }
+            )
+        },
+        "/v1/alerts/{alert_id}": {
+            "get": _admin(
+                {
+                    "summary": "One alert with its evidence",
+                    "tags": ["alerts"],
+                    "parameters": [
+                        {
+                            "name": "alert_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": _resp("The alert"), **_errors(404)},
+                }
+            )
+        },
+        "/v1/alerts/{alert_id}/feedback": {
+            "post": _admin(
+                {
+                    "summary": "Record a verdict; it teaches the model",
+                    "tags": ["alerts"],
+                    "parameters": [
+                        {
+                            "name": "alert_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["verdict"],
+                                    "properties": {
+                                        "verdict": {
+                                            "enum": [
+                                                "confirmed",
+                                                "dismissed",
+                                                "safe",
+                                                "compromised",
+                                            ]
+                                        },
+                                        "note": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"200": _resp("The updated alert"), **_errors(400, 404, 503)},
+                }
+            )
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness; details with an admin key",

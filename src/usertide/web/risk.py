@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from usertide.capture.errors import ItemError
 from usertide.capture.timestamps import corrected_time
-from usertide.events import Context, Event
+from usertide.events import Context, Event, encode_event
 from usertide.log import LogUnavailable
 from usertide.risk.detector import RISK_PROPERTY
 from usertide.risk.now import assess_now
@@ -65,6 +65,10 @@ async def risk_login(request: Request) -> Response:
         source="risk_api",
     )
     service.enrichers.enrich(event)
+    try:
+        encode_event(event)  # what the log cannot store is refused before it is scored
+    except (UnicodeEncodeError, OverflowError) as exc:
+        raise ApiError(400, "invalid_field", "a field holds characters that are not text") from exc
     if event.context.geo is None and event.context.ip is None:
         raise ApiError(400, "invalid_field", "'ip' is not an IP address")
     result = service.runtime.read(
