@@ -141,6 +141,7 @@ class Service:
         self.runtime.start()
         self.committer.start()
         self.trainer.start()
+        self.alerts.start()
         if self.outbox is not None:
             self.outbox.start()
         self.started = True
@@ -151,6 +152,7 @@ class Service:
         self.committer.stop()
         self.runtime.stop()
         self.trainer.stop()
+        self.alerts.stop()
         if self.outbox is not None:
             self.outbox.stop()
         self.store.close()

@@ -78,6 +78,27 @@ class AlertManager:
         self.deduplicated = 0
         self._last_digest = clock()
 
+    def start(self) -> None:
+        """Send the digest of throttled alerts every ``policy.digest_seconds``."""
+        self._stop_digest = threading.Event()
+        self._digest_thread = threading.Thread(
+            target=self._digest_loop, name="usertide-digest", daemon=True
+        )
+        self._digest_thread.start()
+
+    def stop(self) -> None:
+        stop = getattr(self, "_stop_digest", None)
+        if stop is not None:
+            stop.set()
+            self._digest_thread.join(timeout=10)
+
+    def _digest_loop(self) -> None:
+        while not self._stop_digest.wait(self.policy.digest_seconds):
+            try:
+                self.flush_digest()
+            except Exception:
+                log.exception("could not send the alert digest")
+
     def reload(self) -> None:
         """Rebuild the deduplication window from stored alerts (after a restart)."""
         with self._lock:
