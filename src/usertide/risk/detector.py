@@ -22,8 +22,9 @@ from usertide.engine.base import Detection, Output, Processor, Reason, UserState
 from usertide.events import Event
 from usertide.risk.assess import Assessment, NetworkActivity, assess
 from usertide.risk.config import RiskConfig
-from usertide.risk.features import AGENT_LEVELS, NETWORK_LEVELS, LoginFeatures, login_features
+from usertide.risk.features import LoginFeatures, login_features
 from usertide.risk.history import MAX_FAILURES, MAX_PENDING, LoginHistory, Pending, learn
+from usertide.risk.likelihood import compact_levels
 from usertide.risk.population import Population
 from usertide.risk.signals import place_of, utc_hour
 
@@ -184,11 +185,9 @@ class LoginRisk(Processor[LoginHistory]):
             return None
 
     def _learn(self, state: LoginHistory, login: LoginFeatures) -> None:
-        levels = dict(zip(NETWORK_LEVELS, login.network, strict=True))
-        levels.update(zip(AGENT_LEVELS, login.agent, strict=True))
         learn(
             state,
-            levels,
+            compact_levels(login.network, login.agent),
             login.time,
             utc_hour(login.time),
             place_of(login),
@@ -205,9 +204,8 @@ class LoginRisk(Processor[LoginHistory]):
         state.pending.remove(pending)
         if verdict != "safe":
             return  # "not me": never learned
-        levels = dict(zip(NETWORK_LEVELS, pending.network, strict=True))
-        levels.update(zip(AGENT_LEVELS, pending.agent, strict=True))
         country = pending.network[0] if pending.network[0] != "?" else None
+        levels = compact_levels(pending.network, pending.agent)
         learn(state, levels, pending.time, pending.hour, pending.place, country, None)
 
     def merge(self, into: LoginHistory, other: LoginHistory) -> LoginHistory:

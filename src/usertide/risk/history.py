@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
 from functools import lru_cache
 
 import msgspec
@@ -85,7 +86,10 @@ def compact_key(level: str, key: str) -> str | int:
 
 
 def weight_of(history: LoginHistory, level: str, key: str, now: float) -> float:
-    wanted = compact_key(level, key)
+    return compact_weight(history, level, compact_key(level, key), now)
+
+
+def compact_weight(history: LoginHistory, level: str, wanted: str | int, now: float) -> float:
     for count in history.levels.get(level, ()):
         if count.key == wanted:
             return decay(count.weight, count.last, now)
@@ -98,14 +102,14 @@ def total_weight(history: LoginHistory, now: float) -> float:
 
 def learn(
     history: LoginHistory,
-    levels: dict[str, str],
+    levels: Iterable[tuple[str, str | int]],
     now: float,
     hour: int,
     place: Place | None,
     country: str | None,
     browser: str | None,
 ) -> None:
-    """Add one trusted sign-in to the history."""
+    """Add one trusted sign-in to the history (``levels``: level and compact key)."""
     factor = decay(1.0, history.updated, now) if history.updated else 1.0
     history.total = history.total * factor + 1.0
     hours = history.hours or [0] * 24
@@ -116,8 +120,8 @@ def learn(
     history.hours = hours
     history.updated = max(history.updated, now)
     history.logins += 1
-    for level, key in levels.items():
-        _add(history.levels.setdefault(level, []), compact_key(level, key), now, CAPACITY[level])
+    for level, compact in levels:
+        _add(history.levels.setdefault(level, []), compact, now, CAPACITY[level])
     if place is not None:
         history.last_place = place
     if country and country not in history.countries:
