@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,8 @@ class Service:
     links: LinkSigner | None = None
     new_keys: NewKeys = field(default_factory=NewKeys)
     started: bool = False
+    # Work requests leave running after their answer (recording scored sign-ins).
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Service:

@@ -96,6 +96,19 @@ def sign_in(client: httpx.Client, user: str, ip: str, ua: str, when: str) -> dic
     return r.json()  # type: ignore[no-any-return]
 
 
+def stored(client: httpx.Client, alert_id: str) -> bool:
+    """The risk API answers first and stores the alert right after."""
+    return wait_until(
+        lambda: client.get(f"/v1/alerts/{alert_id}", headers=ADMIN).status_code == 200, 10
+    )
+
+
+def settle(server: BackgroundServer) -> None:
+    """Wait until every scored sign-in is recorded (after the answer) and processed."""
+    assert wait_until(lambda: not server.service.background, 10)
+    assert server.service.runtime.wait_for(server.service.committer.last_offset)
+
+
 def usual_history(client: httpx.Client, user: str) -> None:
     client.post(
         "/v1/identify",
@@ -117,12 +130,12 @@ def test_unusual_sign_in_alerts_by_mail_and_webhook_and_feedback_teaches(
 ) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         usual_history(client, "jane")
-        server.service.runtime.wait_for(server.service.committer.last_offset)
+        settle(server)
         risky = sign_in(client, "jane", "176.36.0.9", FIREFOX, "2026-11-21T16:00:00Z")
         assert risky["level"] in ("medium", "high") and risky["action"] != "allow"
         assert {"new_country", "new_device"} <= {r["code"] for r in risky["reasons"]}
         alert_id = risky["alert_id"]
-        assert alert_id
+        assert alert_id and stored(client, alert_id)
 
         assert wait_until(lambda: len(relay.sink.messages) >= 2 and hooks.received, 15)
         by_to = {m["To"]: m for m in relay.sink.messages}
@@ -147,7 +160,7 @@ def test_unusual_sign_in_alerts_by_mail_and_webhook_and_feedback_teaches(
         alert = client.get(f"/v1/alerts/{alert_id}", headers=ADMIN).json()
         assert alert["status"] == "dismissed" and alert["feedback"][0]["source"] == "user_link"
 
-        server.service.runtime.wait_for(server.service.committer.last_offset)
+        settle(server)
         user = client.get("/v1/users/jane", headers=ADMIN).json()
         assert "UA" in user["login_risk"]["countries"] and not user["login_risk"]["pending_review"]
         again = sign_in(client, "jane", "176.36.0.10", FIREFOX, "2026-11-22T09:00:00Z")
@@ -160,8 +173,9 @@ def test_unusual_sign_in_alerts_by_mail_and_webhook_and_feedback_teaches(
 def test_admin_feedback_and_listing(server: BackgroundServer) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         usual_history(client, "bob")
-        server.service.runtime.wait_for(server.service.committer.last_offset)
+        settle(server)
         alert_id = sign_in(client, "bob", "176.36.0.9", FIREFOX, "2026-11-21T16:00:00Z")["alert_id"]
+        assert stored(client, alert_id)
         listed = client.get("/v1/alerts?status=open", headers=ADMIN).json()["alerts"]
         assert [a["id"] for a in listed] == [alert_id]
         r = client.post(
@@ -181,7 +195,7 @@ def test_smtp_outage_delivers_once_after_it_returns(
 ) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         usual_history(client, "carol")
-        server.service.runtime.wait_for(server.service.committer.last_offset)
+        settle(server)
         relay.stop()
         alert_id = sign_in(client, "carol", "176.36.0.9", FIREFOX, "2026-11-21T16:00:00Z")[
             "alert_id"

@@ -74,6 +74,7 @@ class AlertManager:
         self.clock = clock
         self._lock = threading.RLock()
         self._recent: dict[tuple[str, str], datetime] = {}
+        self._claimed: set[str] = set()  # ids decided by claim(), not yet stored
         self._counters = _Counters()
         self.deduplicated = 0
         self._last_digest = clock()
@@ -120,6 +121,32 @@ class AlertManager:
                 except Exception:
                     log.exception("could not raise an alert for %s", output.event_id)
 
+    def claim(self, detection: Detection) -> str | None:
+        """Decide now, store later: the id :meth:`raise_alert` will give this
+        detection's alert, or ``None`` if no rule takes it or the deduplication window
+        already holds all its reasons. Takes the window for it (no store access)."""
+        codes = tuple(r.code for r in detection.reasons) or ("unusual",)
+        if not any(
+            r.matches(detection.detector, detection.level, codes) for r in self.policy.rules
+        ):
+            return None
+        now = self.clock()
+        user = detection.user_key
+        with self._lock:
+            if not self._fresh(user, codes, now):
+                self.deduplicated += 1
+                return None
+            for code in codes:
+                self._recent[(user, code)] = now
+            claimed = alert_id(detection.detector, detection.event_id)
+            self._claimed.add(claimed)
+        return claimed
+
+    def _fresh(self, user: str, codes: tuple[str, ...], now: datetime) -> list[str]:
+        window = timedelta(seconds=self.policy.dedup_seconds)
+        never = datetime.min.replace(tzinfo=UTC)
+        return [c for c in codes if now - self._recent.get((user, c), never) > window]
+
     def raise_alert(self, detection: Detection) -> Alert | None:
         codes = tuple(r.code for r in detection.reasons)
         rule = next(
@@ -133,13 +160,13 @@ class AlertManager:
             if existing is not None:
                 return existing
             now = self.clock()
-            window = timedelta(seconds=self.policy.dedup_seconds)
             user = detection.user_key
-            fresh = [
-                c
-                for c in codes or ("unusual",)
-                if now - self._recent.get((user, c), datetime.min.replace(tzinfo=UTC)) > window
-            ]
+            this = alert_id(detection.detector, detection.event_id)
+            if this in self._claimed:  # claim() already took the window for it
+                self._claimed.discard(this)
+                fresh: list[str] = ["claimed"]
+            else:
+                fresh = self._fresh(user, codes or ("unusual",), now)
             if not fresh:
                 self.deduplicated += 1
                 return None

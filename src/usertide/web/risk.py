@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from usertide.capture.errors import ItemError
 from usertide.capture.timestamps import corrected_time
+from usertide.engine.base import Detection
 from usertide.events import Context, Event, encode_event
 from usertide.log import LogUnavailable
 from usertide.risk.detector import RISK_PROPERTY
 from usertide.risk.now import assess_now
+from usertide.service import Service
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
 
@@ -30,6 +37,7 @@ class LoginAttempt(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _decoder = msgspec.json.Decoder(LoginAttempt)
+log = logging.getLogger(__name__)
 
 
 async def risk_login(request: Request) -> Response:
@@ -75,16 +83,16 @@ async def risk_login(request: Request) -> Response:
         lambda engine: assess_now(engine, service.login_risk, service.network_velocity, event)
     )
     event.properties[RISK_PROPERTY] = result.to_builtins()
-    try:
-        await service.committer.append([event])
-    except LogUnavailable as exc:
-        raise ApiError(503, "unavailable", str(exc)) from exc
+    # The decision is what the sign-in waits for: recording the attempt and raising the
+    # alert happen after the answer (group-committed with other traffic; the alert in a
+    # worker thread). A crash in between can lose the record of an answered attempt,
+    # never an acknowledged ingestion event.
     alert_id = None
+    detection = None
     if result.level != "low":
-        alert = service.alerts.raise_alert(
-            service.login_risk.detection(event, event.user_id or "", result)
-        )
-        alert_id = alert.id if alert is not None else None
+        detection = service.login_risk.detection(event, event.user_id or "", result)
+        alert_id = service.alerts.claim(detection)
+    _background(service, _record(service, event, detection))
     return json_response(
         {
             "score": result.score,
@@ -95,6 +103,31 @@ async def risk_login(request: Request) -> Response:
             "event_id": event.id,
         }
     )
+
+
+async def _record(service: Service, event: Event, detection: Detection | None) -> None:
+    try:
+        await service.committer.append([event])
+    except LogUnavailable:
+        log.warning("a scored sign-in could not be recorded (the log is unavailable)")
+    if detection is not None:
+        await run_in_threadpool(service.alerts.raise_alert, detection)
+
+
+def _background(service: Service, work: Coroutine[Any, Any, None]) -> None:
+    tasks = service.background
+    task = asyncio.ensure_future(work)
+    tasks.add(task)
+    task.add_done_callback(_finished(tasks))
+
+
+def _finished(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("recording a scored sign-in failed", exc_info=task.exception())
+
+    return done
 
 
 def routes() -> list[Route]:
