@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 Contact = Callable[[str], tuple[str | None, str | None]]  # user id → (e-mail, name)
 Enqueue = Callable[[Sequence[Notification]], int]
+
+RAISED_MEMORY = 100_000
 
 VERDICTS = {
     "safe": AlertStatus.DISMISSED,
@@ -75,6 +77,7 @@ class AlertManager:
         self._lock = threading.RLock()
         self._recent: dict[tuple[str, str], datetime] = {}
         self._claimed: set[str] = set()  # ids decided by claim(), not yet stored
+        self._raised: OrderedDict[str, None] = OrderedDict()  # recently stored ids
         self._counters = _Counters()
         self.deduplicated = 0
         self._last_digest = clock()
@@ -148,50 +151,52 @@ class AlertManager:
         return [c for c in codes if now - self._recent.get((user, c), never) > window]
 
     def raise_alert(self, detection: Detection) -> Alert | None:
-        codes = tuple(r.code for r in detection.reasons)
+        """Store and announce the alert for a detection, once.
+
+        The decision (rules, deduplication, throttle) is taken under the lock; the
+        store is written outside it, so the risk API's ``claim`` never waits for I/O.
+        A detection whose alert exists already (the risk API raised it, or the engine
+        replays after a restart) returns ``None`` and notifies nobody again.
+        """
+        codes = tuple(r.code for r in detection.reasons) or ("unusual",)
         rule = next(
             (r for r in self.policy.rules if r.matches(detection.detector, detection.level, codes)),
             None,
         )
         if rule is None:
             return None
+        this = alert_id(detection.detector, detection.event_id)
+        now = self.clock()
+        user = detection.user_key
         with self._lock:
-            existing = self.store.alert_get(alert_id(detection.detector, detection.event_id))
-            if existing is not None:
-                return existing
-            now = self.clock()
-            user = detection.user_key
-            this = alert_id(detection.detector, detection.event_id)
+            if this in self._raised:
+                return None
             if this in self._claimed:  # claim() already took the window for it
                 self._claimed.discard(this)
-                fresh: list[str] = ["claimed"]
-            else:
-                fresh = self._fresh(user, codes or ("unusual",), now)
-            if not fresh:
+            elif not self._fresh(user, codes, now):
                 self.deduplicated += 1
                 return None
-            occurred = datetime.fromtimestamp(detection.timestamp, UTC)
-            alert = Alert(
-                id=alert_id(detection.detector, detection.event_id),
-                user_id=user,
-                detector=detection.detector,
-                event_id=detection.event_id,
-                level=detection.level,
-                score=detection.score,
-                reasons=detection.reasons,
-                data=dict(detection.data),
-                created_at=now,
-                updated_at=now,
-                occurred_at=occurred,
-            )
-            for code in codes or ("unusual",):
+            for code in codes:
                 self._recent[(user, code)] = now
-            if self._throttled(user, now):
-                alert.data["notified"] = "throttled"
-                self.store.alert_add(alert)
-                return alert
-            alert.data["notified"] = "sent"
-            self.store.alert_add(alert)
+            throttled = self._throttled(user, now)
+            self._raised[this] = None
+            if len(self._raised) > RAISED_MEMORY:
+                self._raised.popitem(last=False)
+        alert = Alert(
+            id=this,
+            user_id=user,
+            detector=detection.detector,
+            event_id=detection.event_id,
+            level=detection.level,
+            score=detection.score,
+            reasons=detection.reasons,
+            data={**detection.data, "notified": "throttled" if throttled else "sent"},
+            created_at=now,
+            updated_at=now,
+            occurred_at=datetime.fromtimestamp(detection.timestamp, UTC),
+        )
+        if not self.store.alert_add(alert) or throttled:
+            return alert if throttled else None
         self._notify(alert, rule)
         return alert
 
