@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 Subscriber = Callable[[Sequence[Output]], None]
 T = TypeVar("T")
 _STOP = object()
+LOCK_CHUNK = 16
 
 
 class EmbeddedRuntime:
@@ -111,9 +112,13 @@ class EmbeddedRuntime:
 
     def _apply(self, events: Sequence[Event]) -> None:
         outputs: list[Output] = []
+        # The lock is taken per small chunk, not per batch: readers (the synchronous
+        # risk API, the users API) wait at most one chunk for a consistent state.
+        for start in range(0, len(events), LOCK_CHUNK):
+            with self._lock:
+                for event in events[start : start + LOCK_CHUNK]:
+                    outputs.extend(self.engine.apply(event))
         with self._lock:
-            for event in events:
-                outputs.extend(self.engine.apply(event))
             self.metrics.engine_offset.set(self.engine.offset)
             self._progress.notify_all()
         if outputs:
