@@ -159,3 +159,15 @@ def test_feedback_updates_the_alert_and_makes_a_model_event(store: DuckDBStore) 
         m.feedback(alert.id, "maybe", "admin")
     with pytest.raises(KeyError):
         m.feedback("al_nope", "safe", "admin")
+
+
+def test_alerts_on_failed_attempts_do_not_hide_the_sign_in_after_them(
+    store: DuckDBStore,
+) -> None:
+    clock, sent = Clock(), []
+    m = manager(store, clock, sent)
+    assert m.raise_alert(detection("jane", "f1", "brute_force", success=False)) is not None
+    assert m.raise_alert(detection("jane", "f2", "brute_force", success=False)) is None
+    signed_in = m.raise_alert(detection("jane", "ok1", "brute_force", success=True))
+    assert signed_in is not None
+    assert "user_signin" in {n.kind for n in sent}

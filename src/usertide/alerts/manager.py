@@ -111,7 +111,7 @@ class AlertManager:
     def _load_recent(self) -> None:
         since = self.clock() - timedelta(seconds=self.policy.dedup_seconds)
         for alert in self.store.alerts(since=since, limit=10_000):
-            for code in alert.codes:
+            for code in _dedup_codes(alert.codes, alert.data.get("success")):
                 key = (alert.user_id, code)
                 self._recent[key] = max(self._recent.get(key, alert.created_at), alert.created_at)
 
@@ -128,10 +128,9 @@ class AlertManager:
         """Decide now, store later: the id :meth:`raise_alert` will give this
         detection's alert, or ``None`` if no rule takes it or the deduplication window
         already holds all its reasons. Takes the window for it (no store access)."""
-        codes = tuple(r.code for r in detection.reasons) or ("unusual",)
-        if not any(
-            r.matches(detection.detector, detection.level, codes) for r in self.policy.rules
-        ):
+        raw = tuple(r.code for r in detection.reasons)
+        codes = _dedup_codes(raw, detection.data.get("success"))
+        if not any(r.matches(detection.detector, detection.level, raw) for r in self.policy.rules):
             return None
         now = self.clock()
         user = detection.user_key
@@ -158,9 +157,10 @@ class AlertManager:
         A detection whose alert exists already (the risk API raised it, or the engine
         replays after a restart) returns ``None`` and notifies nobody again.
         """
-        codes = tuple(r.code for r in detection.reasons) or ("unusual",)
+        raw = tuple(r.code for r in detection.reasons)
+        codes = _dedup_codes(raw, detection.data.get("success"))
         rule = next(
-            (r for r in self.policy.rules if r.matches(detection.detector, detection.level, codes)),
+            (r for r in self.policy.rules if r.matches(detection.detector, detection.level, raw)),
             None,
         )
         if rule is None:
@@ -344,6 +344,13 @@ class AlertManager:
             source="feedback",
         )
         return alert, event
+
+
+def _dedup_codes(codes: tuple[str, ...], success: object) -> tuple[str, ...]:
+    """What deduplication counts as "the same reason": the code, and whether the attempt
+    succeeded, so alerts on failed attempts never hide the successful sign-in after them."""
+    outcome = "ok" if success is not False else "failed"
+    return tuple(f"{code}:{outcome}" for code in codes or ("unusual",))
 
 
 def _note_id(alert: str, kind: str, recipient: str) -> str:

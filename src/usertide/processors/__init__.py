@@ -11,9 +11,4 @@ __all__ = [
     "ProfileState",
     "SessionState",
     "Sessionizer",
-    "default_processors",
 ]
-
-
-def default_processors() -> list[object]:
-    return [Sessionizer(), BehaviourFeatures(), Profile()]

@@ -85,10 +85,6 @@ def compact_key(level: str, key: str) -> str | int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "little")
 
 
-def weight_of(history: LoginHistory, level: str, key: str, now: float) -> float:
-    return compact_weight(history, level, compact_key(level, key), now)
-
-
 def compact_weight(history: LoginHistory, level: str, wanted: str | int, now: float) -> float:
     for count in history.levels.get(level, ()):
         if count.key == wanted:

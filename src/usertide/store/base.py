@@ -6,7 +6,7 @@ Every implementation must pass ``tests/store/test_conformance.py``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -211,7 +211,3 @@ def dedup_in_batch(events: Sequence[Event]) -> list[Event]:
             seen.add(event.id)
             out.append(event)
     return out
-
-
-def profiles_json(profile: Mapping[str, Any]) -> bytes:
-    return msgspec.json.encode(profile)
