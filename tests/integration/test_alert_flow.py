@@ -28,6 +28,7 @@ from notify_support import (
 )
 
 from usertide.server import BackgroundServer
+from usertide.store import EventQuery
 
 pytestmark = pytest.mark.slow
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -234,3 +235,12 @@ def test_risk_api_refuses_strings_that_are_not_text(server: BackgroundServer) ->
     r = httpx.post(f"{server.url}/v1/risk/login", headers=ADMIN, content=body)
     assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
     assert server.service.runtime.alive
+
+
+def test_recorded_attempt_carries_the_answered_assessment(server: BackgroundServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        answer = sign_in(client, "dave", "73.92.12.5", CHROME, "2026-11-21T16:00:00Z")
+        settle(server)
+        (event,) = server.service.store.query_events(EventQuery(user_id="dave"))
+        assert event.id == answer["event_id"] and event.source == "risk_api"
+        assert event.properties["$risk"]["score"] == answer["score"]

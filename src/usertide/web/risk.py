@@ -73,16 +73,17 @@ async def risk_login(request: Request) -> Response:
         source="risk_api",
     )
     service.enrichers.enrich(event)
-    try:
-        encode_event(event)  # what the log cannot store is refused before it is scored
-    except (UnicodeEncodeError, OverflowError) as exc:
-        raise ApiError(400, "invalid_field", "a field holds characters that are not text") from exc
     if event.context.geo is None and event.context.ip is None:
         raise ApiError(400, "invalid_field", "'ip' is not an IP address")
     result = service.runtime.read(
         lambda engine: assess_now(engine, service.login_risk, service.network_velocity, event)
     )
     event.properties[RISK_PROPERTY] = result.to_builtins()
+    try:
+        encode_event(event)  # what the log cannot store is refused; encoded once, after
+        # its last change (the log reuses these bytes)
+    except (UnicodeEncodeError, OverflowError) as exc:
+        raise ApiError(400, "invalid_field", "a field holds characters that are not text") from exc
     # The decision is what the sign-in waits for: recording the attempt and raising the
     # alert happen after the answer (group-committed with other traffic; the alert in a
     # worker thread). A crash in between can lose the record of an answered attempt,
