@@ -15,6 +15,7 @@ from benchmarks.common import (
     Context,
     Histogram,
     Row,
+    check_ok,
     flask_server,
     health,
     ingest_requests,
@@ -23,17 +24,11 @@ from benchmarks.common import (
     wait_until_processed,
     workload,
 )
-from benchmarks.loadgen import LoadResult, run_load
+from benchmarks.loadgen import run_load
 
 NAME = "batch"
 TITLE = "batch ingestion"
 CONNECTIONS = 8
-
-
-def _check(result: LoadResult, who: str) -> None:
-    bad = {s: n for s, n in result.statuses.items() if not 200 <= s < 300}
-    if bad or result.errors:
-        raise RuntimeError(f"{who}: non-2xx answers {bad}, {result.errors} connection errors")
 
 
 def run(ctx: Context) -> list[Row]:
@@ -47,7 +42,7 @@ def run(ctx: Context) -> list[Row]:
         cpu0 = sum(proc.cpu_times()[:2])
         result = run_load(server.port, requests, connections=CONNECTIONS, duration=cap)
         cpu1 = sum(proc.cpu_times()[:2])
-        _check(result, "usertide")
+        check_ok(result, "usertide")
         stored = health(server.port)["log"]["offset"]
         done = wait_until_processed(server.port)
         processed_at = time.monotonic()
@@ -77,7 +72,7 @@ def run(ctx: Context) -> list[Row]:
     with flask_server(ctx.tmp).start() as server:
         requests = ingest_requests("/v1/batch", work.batch_bodies, server.port)
         base = run_load(server.port, requests, connections=CONNECTIONS, duration=flask_cap)
-        _check(base, "flask baseline")
+        check_ok(base, "flask baseline")
         db = server.argv[server.argv.index("--db") + 1]
     with sqlite3.connect(db) as con:
         base_stored = con.execute("SELECT count(*) FROM events").fetchone()[0]

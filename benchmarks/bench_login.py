@@ -55,6 +55,7 @@ from benchmarks.common import (
     Histogram,
     Row,
     batch_bodies,
+    check_ok,
     ingest_requests,
     scrape,
     usertide_server,
@@ -134,12 +135,6 @@ def risk_requests(bodies: list[bytes], port: int) -> list[bytes]:
 # -- 1. the risk API over HTTP --------------------------------------------------------------------
 
 
-def _check(result: LoadResult, who: str) -> None:
-    bad = {s: n for s, n in result.statuses.items() if not 200 <= s < 300}
-    if bad or result.errors:
-        raise RuntimeError(f"{who}: non-2xx answers {bad}, {result.errors} connection errors")
-
-
 def _post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -212,8 +207,8 @@ class _Target:
         endpoint's own code paths and connections with the last warm-up sign-ins."""
         port = self.server.port
         t0 = time.perf_counter()
-        _check(run_load(port, ingest_requests("/v1/batch", batches, port)), "warm-up batches")
-        _check(run_load(port, self.requests(items), connections=CONNECTIONS), "warm-up")
+        check_ok(run_load(port, ingest_requests("/v1/batch", batches, port)), "warm-up batches")
+        check_ok(run_load(port, self.requests(items), connections=CONNECTIONS), "warm-up")
         if self.risk:  # the answer has the documented shape
             probe = risk_body({**items[-1], "userId": "benchmark-probe"})
             status, answer = _post(
@@ -237,7 +232,7 @@ class _Target:
         self.cpu[phase] += server_cpu
         others = _busy() - busy0 - server_cpu - result.cpu_seconds
         self.others = max(self.others, others / result.seconds)
-        _check(result, f"{self.name} {phase}")
+        check_ok(result, f"{self.name} {phase}")
         self.parts[phase].append(result)
         wait_until_processed(port)  # nothing left over for the next run
         settle(proc)

@@ -13,23 +13,18 @@ from benchmarks.baseline_flask import server_kind
 from benchmarks.common import (
     Context,
     Row,
+    check_ok,
     flask_server,
     ingest_requests,
     usertide_server,
     wait_until_processed,
     workload,
 )
-from benchmarks.loadgen import LoadResult, run_load
+from benchmarks.loadgen import run_load
 
 NAME = "single"
 TITLE = "single-event ingestion"
 CONNECTIONS = 16
-
-
-def _check(result: LoadResult, who: str) -> None:
-    bad = {s: n for s, n in result.statuses.items() if not 200 <= s < 300}
-    if bad or result.errors:
-        raise RuntimeError(f"{who}: non-2xx answers {bad}, {result.errors} connection errors")
 
 
 def run(ctx: Context) -> list[Row]:
@@ -55,7 +50,7 @@ def run(ctx: Context) -> list[Row]:
             duration=cap,
         )
         server_cores = (sum(proc.cpu_times()[:2]) - cpu0) / fast.seconds
-        _check(fast, "usertide full speed")
+        check_ok(fast, "usertide full speed")
         wait_until_processed(server.port)
         fixed = run_load(
             server.port,
@@ -63,7 +58,7 @@ def run(ctx: Context) -> list[Row]:
             connections=64,
             rate=rate,
         )
-        _check(fixed, "usertide fixed rate")
+        check_ok(fixed, "usertide fixed rate")
     ctx.note(
         f"usertide single: {fast.requests:,} requests at full speed in {fast.seconds:.1f} s "
         f"(server CPU {server_cores:.2f} cores); "
@@ -78,7 +73,7 @@ def run(ctx: Context) -> list[Row]:
             connections=CONNECTIONS,
             duration=1.0 if ctx.quick else 5.0,
         )
-        _check(base, "flask baseline")
+        check_ok(base, "flask baseline")
     ctx.note(f"flask single ({server_kind()}): {base.requests:,} requests in {base.seconds:.1f} s")
 
     return [

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from benchmarks.loadgen import build_request
+from benchmarks.loadgen import LoadResult, build_request
 from usertide.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -401,3 +401,10 @@ def workload(ctx: Context) -> Workload:
     out = Workload(count, bodies, tracks)
     ctx.cache["workload"] = out
     return out
+
+
+def check_ok(result: LoadResult, who: str) -> None:
+    """Fail the benchmark when any answer was not 2xx or a connection broke."""
+    bad = {s: n for s, n in result.statuses.items() if not 200 <= s < 300}
+    if bad or result.errors:
+        raise RuntimeError(f"{who}: non-2xx answers {bad}, {result.errors} connection errors")
