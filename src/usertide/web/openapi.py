@@ -70,6 +70,16 @@ def _ingest(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _param(name: str, where: str = "query", schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A parameter: path parameters are required strings, query parameters optional."""
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": schema or {"type": "string"},
+    }
+
+
 def _admin(op: dict[str, Any]) -> dict[str, Any]:
     op.setdefault("security", [{"adminKey": []}])
     op["responses"] = {**op["responses"], **_errors(401)}
@@ -114,7 +124,7 @@ def build_openapi() -> dict[str, Any]:
             },
         ]
     }
-    user_param = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    user_param = _param("user_id", "path")
     paths: dict[str, Any] = {
         "/v1/batch": _ingest("Segment batch (≤ 500 KB, ≤ 32 KB per event)", segment_batch),
         **{
@@ -148,7 +158,7 @@ def build_openapi() -> dict[str, Any]:
                     "summary": "Events, filtered and paginated",
                     "tags": ["events"],
                     "parameters": [
-                        {"name": n, "in": "query", "required": False, "schema": s}
+                        _param(n, schema=s)
                         for n, s in (
                             ("user_id", {"type": "string"}),
                             ("anonymous_id", {"type": "string"}),
@@ -169,18 +179,8 @@ def build_openapi() -> dict[str, Any]:
                     "summary": "Input kept because it could not become an event",
                     "tags": ["events"],
                     "parameters": [
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                        },
-                        {
-                            "name": "reason",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string"},
-                        },
+                        _param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+                        _param("reason", schema={"type": "string"}),
                     ],
                     "responses": {"200": _resp("Failed events"), **_errors(400)},
                 }
@@ -236,24 +236,9 @@ def build_openapi() -> dict[str, Any]:
                     "summary": "Alerts, newest first",
                     "tags": ["alerts"],
                     "parameters": [
-                        {
-                            "name": "status",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"enum": ["open", "confirmed", "dismissed"]},
-                        },
-                        {
-                            "name": "user_id",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string"},
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                        },
+                        _param("status", schema={"enum": ["open", "confirmed", "dismissed"]}),
+                        _param("user_id", schema={"type": "string"}),
+                        _param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
                     ],
                     "responses": {"200": _resp("Alerts"), **_errors(400)},
                 }
@@ -264,14 +249,7 @@ def build_openapi() -> dict[str, Any]:
                 {
                     "summary": "One alert with its evidence",
                     "tags": ["alerts"],
-                    "parameters": [
-                        {
-                            "name": "alert_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_param("alert_id", "path")],
                     "responses": {"200": _resp("The alert"), **_errors(404)},
                 }
             )
@@ -281,14 +259,7 @@ def build_openapi() -> dict[str, Any]:
                 {
                     "summary": "Record a verdict; it teaches the model",
                     "tags": ["alerts"],
-                    "parameters": [
-                        {
-                            "name": "alert_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_param("alert_id", "path")],
                     "requestBody": {
                         "required": True,
                         "content": {
