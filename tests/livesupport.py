@@ -11,6 +11,7 @@ import httpx
 from usertide.config import Settings, load_settings
 from usertide.server import free_port
 from usertide.service import Service
+from usertide.store import Store
 
 ADMIN_KEY = "uta_test_admin_key"
 WRITE_KEY = "utw_test_write_key"
@@ -32,9 +33,15 @@ class Live:
         token = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
         return {"Authorization": f"Basic {token}"}
 
+    @property
+    def store(self) -> Store:
+        """The store once it holds everything acknowledged so far."""
+        assert self.service.loader.wait_for(self.service.committer.last_offset)
+        return self.service.store
+
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until the engine has processed everything in the log."""
-        assert self.service.runtime.wait_for(self.service.store.last_offset(), timeout)
+        assert self.service.runtime.wait_for(self.service.committer.last_offset, timeout)
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

@@ -56,6 +56,10 @@ class Settings(msgspec.Struct, kw_only=True):
         return self.data_dir / "usertide.duckdb"
 
     @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+    @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 

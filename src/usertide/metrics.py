@@ -15,7 +15,7 @@ class Metrics:
             "usertide_events_received", "Events received by the collector", ["source"], registry=r
         )
         self.events_stored = Counter(
-            "usertide_events_stored", "Events durably appended to the log", registry=r
+            "usertide_events_stored", "New events loaded into the store", registry=r
         )
         self.events_duplicate = Counter(
             "usertide_events_duplicate", "Events skipped as duplicates by id", registry=r
@@ -38,7 +38,7 @@ class Metrics:
         )
         self.commit_latency = Histogram(
             "usertide_log_commit_seconds",
-            "Duration of one group commit to the log",
+            "Duration of one group commit to the log (write + fsync)",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -48,9 +48,24 @@ class Metrics:
             buckets=(1, 10, 50, 100, 500, 1000, 5000, 10000),
             registry=r,
         )
+        self.load_latency = Histogram(
+            "usertide_store_load_seconds",
+            "Duration of one load of the log into the store",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.load_size = Histogram(
+            "usertide_store_load_events",
+            "Events per load into the store",
+            buckets=(1, 10, 100, 1000, 5000, 10000, 20000, 50000),
+            registry=r,
+        )
+        self.log_loaded = Gauge(
+            "usertide_log_loaded_offset", "Log offset the store holds everything up to", registry=r
+        )
         self.engine_lag = Histogram(
             "usertide_engine_lag_seconds",
-            "Time from durable commit to engine processing",
+            "Time from durable append to the log to engine processing",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )

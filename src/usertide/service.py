@@ -13,7 +13,7 @@ from usertide.config import Settings
 from usertide.engine import EmbeddedRuntime, Engine, Processor
 from usertide.enrich import EnrichmentPipeline, build_enrichers
 from usertide.keys import KeyRing
-from usertide.log import GroupCommitter
+from usertide.log import GroupCommitter, Loader, SegmentLog
 from usertide.metrics import Metrics
 from usertide.notify import (
     LinkSigner,
@@ -30,6 +30,7 @@ from usertide.risk import LoginRisk, NetworkVelocity, RiskConfig
 from usertide.risk.trainer import PopulationTrainer
 from usertide.secrets import load_or_create
 from usertide.store import DuckDBStore, Store
+from usertide.store.base import EraseReport
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class Service:
     store: Store
     metrics: Metrics
     keys: KeyRing
+    segments: SegmentLog
+    loader: Loader
     committer: GroupCommitter
     runtime: EmbeddedRuntime
     enrichers: EnrichmentPipeline
@@ -66,6 +69,7 @@ class Service:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if store is None:
             store = DuckDBStore(settings.db_path)
+        store.migrate()
         metrics = Metrics()
         risk_config = RiskConfig(medium=settings.risk_medium, high=settings.risk_high)
         network_velocity = NetworkVelocity(risk_config)
@@ -74,11 +78,12 @@ class Service:
         runtime = EmbeddedRuntime(
             store, engine, metrics=metrics, checkpoint_interval=settings.checkpoint_interval
         )
+        segments = SegmentLog(
+            settings.log_dir, start_after=max(store.loaded_through(), store.last_offset())
+        )
+        loader = Loader(store, segments, on_load=runtime.submit, metrics=metrics)
         committer = GroupCommitter(
-            store,
-            on_commit=runtime.submit,
-            metrics=metrics,
-            max_pending_events=settings.max_pending_events,
+            segments, loader, metrics=metrics, max_pending_events=settings.max_pending_events
         )
         secrets = load_or_create(settings.data_dir)
         links = LinkSigner(bytes.fromhex(secrets["link"]), settings.base_url)
@@ -114,6 +119,8 @@ class Service:
             store=store,
             metrics=metrics,
             keys=KeyRing(store),
+            segments=segments,
+            loader=loader,
             committer=committer,
             runtime=runtime,
             enrichers=build_enrichers(
@@ -131,7 +138,6 @@ class Service:
     def start(self) -> None:
         if self.started:
             return
-        self.store.migrate()
         self.alerts.reload()
         # Load the geo/ASN data now rather than on the first request (~0.3 s).
         self.enrichers.warm()
@@ -140,8 +146,10 @@ class Service:
             write=self.keys.ensure("write", self.settings.write_key),
         )
         self.trainer.load_latest()
-        # The engine subscribes to commits before it replays, so nothing falls between.
+        # The engine takes loads before it replays the store, so nothing falls between;
+        # the loader first loads what the log holds beyond the store (after a crash).
         self.runtime.start()
+        self.loader.start()
         self.committer.start()
         self.trainer.start()
         self.alerts.start()
@@ -153,13 +161,29 @@ class Service:
         if not self.started:
             return
         self.committer.stop()
+        self.loader.stop()
         self.runtime.stop()
         self.trainer.stop()
         self.alerts.stop()
         if self.outbox is not None:
             self.outbox.stop()
         self.store.close()
+        self.segments.close()
         self.started = False
+
+    async def caught_up(self, timeout: float = 10.0) -> None:
+        """Wait until the store holds everything acknowledged so far (read your writes)."""
+        offset = self.committer.last_offset
+        if self.loader.loaded < offset:
+            await asyncio.to_thread(self.loader.wait_for, offset, timeout)
+
+    def erase_user(self, user_id: str) -> EraseReport:
+        """Erase a user from the store, and the log's copies of their events."""
+        self.loader.wait_for(self.committer.last_offset)
+        report = self.store.erase_user(user_id)
+        self.segments.roll()
+        self.segments.drop_through(self.loader.loaded)
+        return report
 
 
 def build_processors(velocity: NetworkVelocity, risk: LoginRisk) -> list[Processor[Any]]:

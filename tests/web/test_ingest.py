@@ -20,14 +20,14 @@ def test_batch_is_stored_and_readable(live: Live) -> None:
     r = live.client.post("/v1/batch", json=body, headers=live.write)
     assert r.status_code == 200
     assert r.json() == {"success": True, "accepted": 5, "failed": 0}
-    assert live.service.store.count_events() == 5
+    assert live.store.count_events() == 5
 
 
 def test_write_key_in_body_and_dedup_by_message_id(live: Live) -> None:
     body = {"writeKey": WRITE_KEY, "batch": [track(messageId="same"), track(messageId="same")]}
     assert live.client.post("/v1/batch", json=body).status_code == 200
     assert live.client.post("/v1/batch", json=body).status_code == 200
-    assert live.service.store.count_events() == 1
+    assert live.store.count_events() == 1
 
 
 def test_single_track_endpoint(live: Live) -> None:
@@ -56,7 +56,7 @@ def test_posthog_capture_and_gzip(live: Live) -> None:
         headers={"Content-Type": "text/plain"},
     )
     assert r.status_code == 200
-    assert live.service.store.count_events() == 5
+    assert live.store.count_events() == 5
 
 
 def test_partial_batch_keeps_valid_and_failed(live: Live) -> None:
@@ -81,13 +81,13 @@ def test_invalid_single_event_is_400_and_kept(live: Live) -> None:
     r = live.client.post("/v1/track", json={"userId": "jane"}, headers=live.write)
     body = assert_error(r, 400, "missing_event_name")
     assert "'event'" in body["error"]["message"]
-    assert live.service.store.count_failed() == 1
+    assert live.store.count_failed() == 1
 
 
 def test_malformed_json_is_400_and_kept(live: Live) -> None:
     r = live.client.post("/v1/batch", content=b'{"batch": [', headers=live.write)
     assert_error(r, 400, "malformed_json")
-    (kept,) = live.service.store.query_failed()
+    (kept,) = live.store.query_failed()
     assert kept.reason.value == "malformed_json" and kept.raw == '{"batch": ['
 
 
@@ -110,7 +110,7 @@ def test_keys(live: Live) -> None:
     assert_error(live.client.post("/v1/batch", json=bad), 401, "invalid_write_key")
     mixed = {"writeKey": WRITE_KEY, "batch": [track(writeKey="other")]}
     assert_error(live.client.post("/v1/batch", json=mixed), 401, "conflicting_keys")
-    assert live.service.store.count_events() == 0
+    assert live.store.count_events() == 0
 
 
 def test_size_limits(live: Live) -> None:
@@ -154,7 +154,7 @@ def test_enrichment_and_ip_truncation(live: Live) -> None:
     ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
     body = {"batch": [track(context={"ip": "77.88.8.8", "userAgent": ua})]}
     assert live.client.post("/v1/batch", json=body, headers=live.write).status_code == 200
-    (event,) = live.service.store.read_log(0, 10)
+    (event,) = live.store.read_log(0, 10)
     assert event.context.ip == "77.88.8.0"
     assert event.context.geo is not None and event.context.geo.country == "RU"
     assert event.context.device is not None and event.context.device.browser == "Firefox"
@@ -164,7 +164,7 @@ def test_integers_beyond_64_bits_fail_alone(live: Live) -> None:
     body = {"batch": [track(properties={"n": 2**70}), track(messageId="fine")]}
     r = live.client.post("/v1/batch", json=body, headers=live.write)
     assert r.status_code == 200 and (r.json()["accepted"], r.json()["failed"]) == (1, 1)
-    (kept,) = live.service.store.query_failed()
+    (kept,) = live.store.query_failed()
     assert str(2**70) in kept.raw
 
 
@@ -176,6 +176,6 @@ def test_stored_body_includes_enrichment_on_the_fast_path(live: Live) -> None:
         ]
     }
     assert live.client.post("/v1/batch", json=body, headers=live.write).status_code == 200
-    for event in live.service.store.read_log(0, 10):
+    for event in live.store.read_log(0, 10):
         assert event.context.device is not None and event.context.device.browser == "Chrome"
         assert event.context.ip == "8.8.8.0"

@@ -427,7 +427,7 @@ def test_identify_merges_anonymous_activity(
     assert named(events, "Upgraded")[0]["user_id"] == "jane"
     assert tab.storage()["usertide_uid"] == "jane"
 
-    assert usertide.service.runtime.wait_for(usertide.service.store.last_offset())
+    assert usertide.service.runtime.wait_for(usertide.service.committer.last_offset)
     r = admin.get("/v1/users/jane")
     assert r.status_code == 200, r.text
     user = r.json()

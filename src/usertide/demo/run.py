@@ -76,7 +76,7 @@ def run_demo(
         bad = _send_bad_input(server.url, write_key)
         with console.status("waiting for the engine to catch up ..."):
             service = server.service
-            service.runtime.wait_for(service.store.last_offset(), timeout=120)
+            service.runtime.wait_for(service.committer.last_offset, timeout=120)
             service.runtime.checkpoint()
         _summary(console, server, sim.ground_truth, sent, seconds, latencies, bad)
         if keep:

@@ -1,7 +1,7 @@
 """The embedded runtime: drives the engine in a thread of the service process.
 
-It resumes from the store's checkpoint, replays the log up to the head, then takes
-freshly committed batches from the collector; it checkpoints state, profiles, aliases
+It resumes from the store's checkpoint, replays the stored log up to the head, then
+takes the new events of each load from the log's loader; it checkpoints state, profiles, aliases
 and its offset in one transaction every ``checkpoint_interval`` seconds.
 """
 
@@ -71,10 +71,10 @@ class EmbeddedRuntime:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
-    def submit(self, events: Sequence[Event], committed_at: float) -> None:
-        """Hand over events just committed to the log, in offset order."""
-        if events:
-            self._queue.put((events, committed_at))
+    def submit(self, events: Sequence[Event], through: int, written_at: float) -> None:
+        """Hand over the new events of the log up to offset ``through``, in offset
+        order (what lies between them is duplicates and failed events)."""
+        self._queue.put((events, through, written_at))
 
     # -- the loop --------------------------------------------------------------
     def _run(self) -> None:
@@ -91,9 +91,9 @@ class EmbeddedRuntime:
                     continue
                 if item is _STOP:
                     break
-                events, committed_at = item
-                self._apply(events)
-                self.metrics.engine_lag.observe(time.monotonic() - committed_at)
+                events, through, written_at = item
+                self._apply(events, through)
+                self.metrics.engine_lag.observe(time.monotonic() - written_at)
                 if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval:
                     self.checkpoint()
             self.checkpoint()
@@ -104,13 +104,15 @@ class EmbeddedRuntime:
                 self._progress.notify_all()
 
     def _replay(self) -> None:
+        through = self.store.loaded_through()  # read first: the replay covers it
         while True:
             events = self.store.read_log(self.engine.offset, 5_000)
             if not events:
-                return
+                break
             self._apply(events)
+        self._apply((), through)
 
-    def _apply(self, events: Sequence[Event]) -> None:
+    def _apply(self, events: Sequence[Event], through: int = 0) -> None:
         outputs: list[Output] = []
         # The lock is taken per small chunk, not per batch: readers (the synchronous
         # risk API, the users API) wait at most one chunk for a consistent state.
@@ -119,6 +121,8 @@ class EmbeddedRuntime:
                 for event in events[start : start + LOCK_CHUNK]:
                     outputs.extend(self.engine.apply(event))
         with self._lock:
+            # Everything up to ``through`` was applied or is not for the engine.
+            self.engine.offset = max(self.engine.offset, through)
             self.metrics.engine_offset.set(self.engine.offset)
             self._progress.notify_all()
         if outputs:

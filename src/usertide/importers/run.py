@@ -26,6 +26,7 @@ from usertide.config import load_settings
 from usertide.enrich import build_enrichers
 from usertide.events import Event, FailedEvent, FailureReason
 from usertide.importers import ImportFailure, open_importer
+from usertide.log import Loader, SegmentLog
 from usertide.store import DuckDBStore, Store
 
 CHUNK = 2_000
@@ -102,6 +103,16 @@ def _reason(text: str) -> FailureReason:
         return FailureReason.UNPARSEABLE_LINE
 
 
+def _load_log(directory: Path, store: Store) -> None:
+    """Bring the store up to the service's log first (records acknowledged before a
+    crash), so imported events take offsets after them."""
+    segments = SegmentLog(directory, start_after=max(store.loaded_through(), store.last_offset()))
+    try:
+        Loader(store, segments).recover()
+    finally:
+        segments.close()
+
+
 def run_import(path: Path, *, data_dir: Path | None = None, fmt: str | None = None) -> int:
     console = Console()
     if not path.is_file():
@@ -112,6 +123,7 @@ def run_import(path: Path, *, data_dir: Path | None = None, fmt: str | None = No
     store = DuckDBStore(settings.db_path)
     try:
         store.migrate()
+        _load_log(settings.log_dir, store)
         progress = Progress(
             TextColumn(f"[bold blue]importing {path.name}"),
             BarColumn(),

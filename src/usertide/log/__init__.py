@@ -1,5 +1,7 @@
-"""The durable event log's write path (group commit)."""
+"""The durable event log: segment files, group commit, and the loader into the store."""
 
 from usertide.log.committer import GroupCommitter, LogUnavailable
+from usertide.log.loader import Loader
+from usertide.log.segments import LogCorrupted, SegmentLog
 
-__all__ = ["GroupCommitter", "LogUnavailable"]
+__all__ = ["GroupCommitter", "Loader", "LogCorrupted", "LogUnavailable", "SegmentLog"]

@@ -1,9 +1,10 @@
 """Group commit: concurrent requests share one durable append to the log.
 
 Requests hand their events to :meth:`GroupCommitter.append` and wait. One writer
-thread takes everything pending, appends it in a single store commit, then wakes every
-waiter. A request is answered only after its events are durable, and the cost of a
-commit is shared by all the requests that arrived while the previous one ran.
+thread takes everything pending, writes it to the log's segment files with one fsync,
+then wakes every waiter and hands the stretch to the :class:`Loader` (store, engine).
+A request is answered only after its events are durable, and the cost of an fsync is
+shared by all the requests that arrived while the previous one ran.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from usertide.events import Event, FailedEvent
+from usertide.log.loader import Loader
+from usertide.log.records import to_records
+from usertide.log.segments import SegmentLog
 from usertide.metrics import Metrics
-from usertide.store.base import Store
 
 log = logging.getLogger(__name__)
-
-OnCommit = Callable[[list[Event], float], None]
 
 
 class LogUnavailable(Exception):
@@ -47,15 +48,15 @@ class _Pending:
 class GroupCommitter:
     def __init__(
         self,
-        store: Store,
+        segments: SegmentLog,
+        loader: Loader,
         *,
-        on_commit: OnCommit | None = None,
         metrics: Metrics | None = None,
         max_pending_events: int = 200_000,
         max_commit_events: int = 20_000,
     ) -> None:
-        self.store = store
-        self.on_commit = on_commit
+        self.segments = segments
+        self.loader = loader
         self.metrics = metrics or Metrics()
         self.max_pending_events = max_pending_events
         self.max_commit_events = max_commit_events
@@ -68,10 +69,10 @@ class GroupCommitter:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.healthy = True
-        self.last_offset = 0
+        self.last_offset = segments.last_offset
 
     def start(self) -> None:
-        self.last_offset = self.store.last_offset()
+        self.last_offset = self.segments.last_offset
         self._thread = threading.Thread(target=self._run, name="usertide-log", daemon=True)
         self._thread.start()
 
@@ -84,8 +85,8 @@ class GroupCommitter:
             self._thread = None
 
     async def append(self, events: Sequence[Event], failed: Sequence[FailedEvent] = ()) -> int:
-        """Wait until ``events`` and ``failed`` are durable; returns how many events
-        were new (not duplicates)."""
+        """Wait until ``events`` and ``failed`` are durable in the log; returns the
+        log offset of the last one. Duplicates are dropped later, when loading."""
         if not events and not failed:
             return 0
         loop = asyncio.get_running_loop()
@@ -93,7 +94,8 @@ class GroupCommitter:
         with self._cond:
             if self._stopping:
                 raise LogUnavailable("the service is shutting down")
-            if self._pending_events + len(events) > self.max_pending_events:
+            backlog = self._pending_events + self.loader.backlog + len(events)
+            if backlog > self.max_pending_events:
                 raise LogUnavailable("the event log is behind; retry shortly")
             self._pending.append(_Pending(events, failed, future, loop))
             self._pending_events += len(events)
@@ -101,9 +103,9 @@ class GroupCommitter:
         return await future
 
     def append_sync(self, events: Sequence[Event], failed: Sequence[FailedEvent] = ()) -> int:
-        """The same for callers outside the event loop (imports); commits directly."""
+        """The same for callers outside the event loop (imports); appends directly."""
         with self._commit_lock:
-            return self._commit_now(list(events), list(failed))[0]
+            return self._commit_now(events, failed)
 
     def _run(self) -> None:
         while True:
@@ -126,7 +128,7 @@ class GroupCommitter:
         failed = [f for item in taken for f in item.failed]
         try:
             with self._commit_lock:
-                _, appended = self._commit_now(events, failed)
+                last = self._commit_now(events, failed)
         except Exception as exc:
             log.exception("log commit failed")
             self.healthy = False
@@ -134,33 +136,23 @@ class GroupCommitter:
                 item.loop.call_soon_threadsafe(_fail, item.future, exc)
             return
         self.healthy = True
-        new_ids = {e.id for e in appended}
         for item in taken:
-            fresh = sum(1 for e in item.events if e.id in new_ids)
-            item.loop.call_soon_threadsafe(_resolve, item.future, fresh)
+            item.loop.call_soon_threadsafe(_resolve, item.future, last)
 
-    def _commit_now(
-        self, events: list[Event], failed: list[FailedEvent]
-    ) -> tuple[int, list[Event]]:
+    def _commit_now(self, events: Sequence[Event], failed: Sequence[FailedEvent]) -> int:
         started = time.monotonic()
-        appended = self.store.append_events(events) if events else []
-        if failed:
-            self.store.append_failed(failed)
+        first = self.segments.append(to_records(events, failed))
         committed_at = time.monotonic()
+        for i, event in enumerate(events):
+            event.offset = first + i
+        last = first + len(events) + len(failed) - 1
         m = self.metrics
         m.commit_latency.observe(committed_at - started)
         m.commit_size.observe(len(events))
-        m.events_stored.inc(len(appended))
-        if len(appended) < len(events):
-            m.events_duplicate.inc(len(events) - len(appended))
-        if appended:
-            last = appended[-1].offset
-            if last is not None:
-                m.log_offset.set(last)
-                self.last_offset = last
-            if self.on_commit is not None:
-                self.on_commit(appended, committed_at)
-        return len(appended), appended
+        m.log_offset.set(last)
+        self.last_offset = last
+        self.loader.submit(events, failed, last, committed_at)
+        return last
 
 
 def _resolve(future: asyncio.Future[int], value: int) -> None:

@@ -72,12 +72,28 @@ class Store(ABC):
     # -- the event log -------------------------------------------------------------
     @abstractmethod
     def append_events(self, events: Sequence[Event]) -> list[Event]:
-        """Durably append events not seen before (dedup by ``id``) in one commit.
-
-        Assigns each appended event a monotonically increasing ``offset`` and returns
+        """Durably append events not seen before (dedup by ``id``) in one commit, for
+        callers without a log in front (tools, tests): like :meth:`load`, but the store
+        assigns each appended event a monotonically increasing ``offset`` and returns
         the appended ones in offset order; duplicates (already stored, or repeated in
         the batch) are skipped. Returns only after the commit is durable.
         """
+
+    @abstractmethod
+    def load(
+        self, events: Sequence[Event], failed: Sequence[FailedEvent], through: int
+    ) -> list[Event]:
+        """Take a stretch of the event log in one commit.
+
+        ``events`` already carry their log offsets; those not seen before (dedup by
+        ``id``) are stored and returned in offset order, duplicates are skipped. Failed
+        events are kept. The log is recorded as loaded through offset ``through``
+        (:meth:`loaded_through`) in the same commit, so a restart resumes exactly.
+        """
+
+    @abstractmethod
+    def loaded_through(self) -> int:
+        """The log offset the store holds everything up to (0 when nothing was loaded)."""
 
     @abstractmethod
     def read_log(self, after_offset: int, limit: int) -> list[Event]:

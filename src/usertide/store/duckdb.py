@@ -48,6 +48,9 @@ _EVENT_SCHEMA = pa.schema(
 )
 
 
+_LOADER = "\x1flog"  # the checkpoints row of the log loader
+
+
 class DuckDBStore(Store):
     def __init__(self, path: str | Path = ":memory:", checkpoint_threshold: str = "256MB") -> None:
         self.path = str(path)
@@ -105,52 +108,77 @@ class DuckDBStore(Store):
         if not events:
             return []
         batch = dedup_in_batch(events)
-        con = self._con()
         with self._write_lock:
-            first = self._next_offset
+            first = max(self._next_offset, self.loaded_through() + 1)
             for i, event in enumerate(batch):
                 event.offset = first + i
-            table = pa.table(
-                [
-                    pa.array([e.offset for e in batch], pa.int64()),
-                    pa.array([e.id for e in batch], pa.string()),
-                    pa.array([e.type for e in batch], pa.string()),
-                    pa.array([e.name for e in batch], pa.string()),
-                    pa.array([e.user_id for e in batch], pa.string()),
-                    pa.array([e.anonymous_id for e in batch], pa.string()),
-                    pa.array([e.session_id for e in batch], pa.string()),
-                    pa.array([e.context.page_path for e in batch], pa.string()),
-                    pa.array([_country(e) for e in batch], pa.string()),
-                    pa.array([e.timestamp for e in batch], pa.timestamp("us", tz="UTC")),
-                    pa.array([e.received_at for e in batch], pa.timestamp("us", tz="UTC")),
-                    pa.array([encode_event(e) for e in batch], pa.binary()),
-                ],
-                schema=_EVENT_SCHEMA,
-            )
-            # One call: DuckDB finds the Arrow table by its local name (a replacement
-            # scan). Each DuckDB call gives up the GIL and must win it back from the busy
-            # HTTP and engine threads, so register/unregister around it cost double.
-            incoming_events = table
             try:
-                rows = con.execute(
-                    "INSERT INTO events SELECT * FROM incoming_events ON CONFLICT DO NOTHING "
-                    'RETURNING "offset"'
-                ).fetchall()
+                appended = self.load(batch, (), first + len(batch) - 1)
             except Exception:
                 for event in batch:
                     event.offset = None
                 raise
-            finally:
-                del incoming_events
             self._next_offset = first + len(batch)
-        inserted = {int(r[0]) for r in rows}
-        appended = []
-        for event in batch:
-            if event.offset in inserted:
-                appended.append(event)
-            else:
-                event.offset = None
         return appended
+
+    def load(
+        self, events: Sequence[Event], failed: Sequence[FailedEvent], through: int
+    ) -> list[Event]:
+        batch = dedup_in_batch(events)
+        con = self._con()
+        with self._write_lock:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                rows = self._insert_events(con, batch) if batch else []
+                if failed:
+                    self._insert_failed(con, failed)
+                con.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", [_LOADER, through])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            self._next_offset = max(self._next_offset, through + 1)
+        inserted = {int(r[0]) for r in rows}
+        return [event for event in batch if event.offset in inserted]
+
+    def _insert_events(self, con: duckdb.DuckDBPyConnection, batch: list[Event]) -> list[Any]:
+        table = pa.table(
+            [
+                pa.array([e.offset for e in batch], pa.int64()),
+                pa.array([e.id for e in batch], pa.string()),
+                pa.array([e.type for e in batch], pa.string()),
+                pa.array([e.name for e in batch], pa.string()),
+                pa.array([e.user_id for e in batch], pa.string()),
+                pa.array([e.anonymous_id for e in batch], pa.string()),
+                pa.array([e.session_id for e in batch], pa.string()),
+                pa.array([e.context.page_path for e in batch], pa.string()),
+                pa.array([_country(e) for e in batch], pa.string()),
+                pa.array([e.timestamp for e in batch], pa.timestamp("us", tz="UTC")),
+                pa.array([e.received_at for e in batch], pa.timestamp("us", tz="UTC")),
+                pa.array([encode_event(e) for e in batch], pa.binary()),
+            ],
+            schema=_EVENT_SCHEMA,
+        )
+        # One call: DuckDB finds the Arrow table by its local name (a replacement
+        # scan). Each DuckDB call gives up the GIL and must win it back from the busy
+        # HTTP and engine threads, so register/unregister around it cost double.
+        incoming_events = table
+        try:
+            return con.execute(
+                "INSERT INTO events SELECT * FROM incoming_events ON CONFLICT DO NOTHING "
+                'RETURNING "offset"'
+            ).fetchall()
+        finally:
+            del incoming_events
+
+    def loaded_through(self) -> int:
+        row = (
+            self._con()
+            .execute('SELECT "offset" FROM checkpoints WHERE consumer = ?', [_LOADER])
+            .fetchall()
+        )
+        # A store from before the log had segment files: its events table is the log.
+        return int(row[0][0]) if row else self.last_offset()
 
     def read_log(self, after_offset: int, limit: int) -> list[Event]:
         rows = (
@@ -223,6 +251,11 @@ class DuckDBStore(Store):
     def append_failed(self, failed: Sequence[FailedEvent]) -> None:
         if not failed:
             return
+        con = self._con()
+        with self._write_lock:
+            self._insert_failed(con, failed)
+
+    def _insert_failed(self, con: duckdb.DuckDBPyConnection, failed: Sequence[FailedEvent]) -> None:
         rows = [
             (
                 f.id,
@@ -237,13 +270,10 @@ class DuckDBStore(Store):
             )
             for f in failed
         ]
-        con = self._con()
-        with self._write_lock:
-            con.executemany(
-                "INSERT INTO failed_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                rows,
-            )
+        con.executemany(
+            "INSERT INTO failed_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            rows,
+        )
 
     def query_failed(self, limit: int = 100, reason: str | None = None) -> list[FailedEvent]:
         where, params = ("WHERE reason = ?", [reason]) if reason else ("", [])

@@ -20,7 +20,7 @@ STATIC = Path(__file__).parent / "static"
 async def healthz(request: Request) -> Response:
     service: Service = request.app.state.service
     runtime = service.runtime
-    healthy = runtime.alive and service.committer.healthy
+    healthy = runtime.alive and service.committer.healthy and service.loader.healthy
     body: dict[str, object] = {"status": "ok" if healthy else "degraded"}
     try:
         require_admin(request)
@@ -28,7 +28,13 @@ async def healthz(request: Request) -> Response:
         return json_response(body, 200 if healthy else 503)
     log_offset = service.committer.last_offset
     body.update(
-        log={"offset": log_offset, "healthy": service.committer.healthy},
+        log={
+            "offset": log_offset,
+            "healthy": service.committer.healthy,
+            "loaded": service.loader.loaded,
+            "load_healthy": service.loader.healthy,
+            "segments": service.segments.segments,
+        },
         engine={
             "offset": runtime.offset,
             "lag_events": max(0, log_offset - runtime.offset),

@@ -51,7 +51,7 @@ async def delete_user(request: Request) -> Response:
     aliases = service.runtime.linked_anonymous_ids(user_id)
     keys = [user_id, ANON_PREFIX + user_id, *(ANON_PREFIX + a for a in aliases)]
     service.runtime.forget(keys)
-    report = await run_in_threadpool(service.store.erase_user, user_id)
+    report = await run_in_threadpool(service.erase_user, user_id)
     service.runtime.forget(keys)
     return json_response({"erased": msgspec.to_builtins(report)})
 
@@ -94,6 +94,7 @@ async def list_events(request: Request) -> Response:
         after_offset=int(cursor) if cursor is not None else None,
         limit=limit,
     )
+    await service.caught_up()
     events = await run_in_threadpool(service.store.query_events, query)
     next_cursor = str(events[-1].offset) if len(events) == limit else None
     body: dict[str, Any] = {
@@ -107,6 +108,7 @@ async def list_failed(request: Request) -> Response:
     service = require_admin(request)
     limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
     reason = request.query_params.get("reason")
+    await service.caught_up()
     failed = await run_in_threadpool(service.store.query_failed, limit, reason)
     total = await run_in_threadpool(service.store.count_failed)
     return json_response(
