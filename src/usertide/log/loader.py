@@ -157,6 +157,9 @@ class Loader:
             self.segments.drop_through(self.loaded)
 
     def _load(self, taken: list[_Stretch]) -> None:
+        taken = [s for s in taken if s.through > self.loaded]  # recovery may have read it
+        if not taken:
+            return
         events = [e for s in taken for e in s.events]
         failed = [f for s in taken for f in s.failed]
         through = taken[-1].through

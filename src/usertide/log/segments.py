@@ -88,6 +88,7 @@ class SegmentLog:
         self.segment_bytes = segment_bytes
         self.fsync = fsync
         self._lock = threading.Lock()
+        self._broken = False
         directory.mkdir(parents=True, exist_ok=True)
         self._firsts = sorted(
             int(p.name[: -len(SUFFIX)])
@@ -125,16 +126,33 @@ class SegmentLog:
             first = self._next
             if not items:
                 return first
+            if self._broken:
+                raise OSError("the log could not undo a failed write; restart the service")
             data = encode_records(first, items)
-            self._file.write(data)
-            self._file.flush()
-            if self.fsync:
-                os.fdatasync(self._file.fileno())
+            try:
+                self._file.write(data)
+                self._file.flush()
+                if self.fsync:
+                    os.fdatasync(self._file.fileno())
+            except BaseException:
+                self._undo()
+                raise
             self._next = first + len(items)
             self._size += len(data)
             if self._size >= self.segment_bytes:
                 self._roll()
             return first
+
+    def _undo(self) -> None:
+        """Cut a failed write off, so its offsets are reused and nothing follows it."""
+        try:
+            self._file.close()
+            with self._path(self._firsts[-1]).open("r+b") as f:
+                f.truncate(self._size)
+                os.fsync(f.fileno())
+            self._file = self._path(self._firsts[-1]).open("ab")
+        except OSError:
+            self._broken = True
 
     def roll(self) -> None:
         """Start a new segment (so the current one can be dropped once loaded)."""
@@ -178,8 +196,7 @@ class SegmentLog:
             except FileNotFoundError:
                 continue  # dropped meanwhile: everything in it was loaded
             records, valid = scan(data)
-            expected = following - first
-            if len(records) < expected and i + 1 < len(firsts):
+            if valid < len(data) and i + 1 < len(firsts):  # only the open one may grow
                 raise LogCorrupted(f"{path.name}: unreadable record at byte {valid}")
             for record in records:
                 if after < record.offset < end:
