@@ -261,6 +261,11 @@ def test_alerts_round_trip_and_filters(store: Store) -> None:
 
     assert store.alert_add(make(1, "jane")) and store.alert_add(make(2, "bob"))
     assert not store.alert_add(make(1, "jane"))
+    # a batch: new ones stored, an existing id and a repeat within the batch are not
+    assert store.alerts_add([make(3, "ann"), make(1, "jane"), make(3, "ann")]) == {"a3"}
+    assert store.alerts_add([]) == set()
+    assert store.alert_get("a3") is not None and len(store.alerts(user_id="ann")) == 1
+    store.erase_user("ann")
     assert [a.id for a in store.alerts()] == ["a2", "a1"]
     assert [a.id for a in store.alerts(user_id="jane")] == ["a1"]
     alert = store.alert_get("a1")

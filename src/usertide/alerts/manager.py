@@ -41,6 +41,15 @@ VERDICTS = {
 MODEL_VERDICT = {AlertStatus.DISMISSED: "safe", AlertStatus.CONFIRMED: "compromised"}
 
 
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """An alert the policy decided to raise, not stored yet."""
+
+    alert: Alert
+    rule: AlertRule
+    throttled: bool
+
+
 @dataclass
 class Recipients:
     app_name: str = "usertide"
@@ -117,12 +126,18 @@ class AlertManager:
 
     # -- from detections -------------------------------------------------------------
     def on_outputs(self, outputs: Sequence[Output]) -> None:
+        """The engine's detections of one stretch of the log: their alerts are stored
+        in one commit."""
+        decided: list[_Decided] = []
         for output in outputs:
             if isinstance(output, Detection):
                 try:
-                    self.raise_alert(output)
+                    if (one := self._decide(output)) is not None:
+                        decided.append(one)
                 except Exception:
                     log.exception("could not raise an alert for %s", output.event_id)
+        if decided:
+            self._publish(decided)
 
     def claim(self, detection: Detection) -> str | None:
         """Decide now, store later: the id :meth:`raise_alert` will give this
@@ -157,6 +172,12 @@ class AlertManager:
         A detection whose alert exists already (the risk API raised it, or the engine
         replays after a restart) returns ``None`` and notifies nobody again.
         """
+        decided = self._decide(detection)
+        if decided is None:
+            return None
+        return self._publish([decided])[0]
+
+    def _decide(self, detection: Detection) -> _Decided | None:
         raw = tuple(r.code for r in detection.reasons)
         codes = _dedup_codes(raw, detection.data.get("success"))
         rule = next(
@@ -195,10 +216,24 @@ class AlertManager:
             updated_at=now,
             occurred_at=datetime.fromtimestamp(detection.timestamp, UTC),
         )
-        if not self.store.alert_add(alert) or throttled:
-            return alert if throttled else None
-        self._notify(alert, rule)
-        return alert
+        return _Decided(alert, rule, throttled)
+
+    def _publish(self, decided: list[_Decided]) -> list[Alert | None]:
+        """Store the alerts in one commit, then notify for the new, unthrottled ones;
+        returns, per decision, the alert if it was new (else ``None``)."""
+        new = self.store.alerts_add([d.alert for d in decided])
+        out: list[Alert | None] = []
+        notes: list[Notification] = []
+        for d in decided:
+            if d.alert.id not in new:
+                out.append(None)
+                continue
+            if not d.throttled:
+                notes += self._notes(d.alert, d.rule)
+            out.append(d.alert)
+        if notes and self.enqueue is not None:
+            self.enqueue(notes)
+        return out
 
     def _throttled(self, user: str, now: datetime) -> bool:
         hour = now - timedelta(hours=1)
@@ -216,9 +251,9 @@ class AlertManager:
         return False
 
     # -- notifications ---------------------------------------------------------------
-    def _notify(self, alert: Alert, rule: AlertRule) -> None:
+    def _notes(self, alert: Alert, rule: AlertRule) -> list[Notification]:
         if self.enqueue is None:
-            return
+            return []
         r = self.recipients
         notes: list[Notification] = []
         evidence = f"{r.base_url.rstrip('/')}/v1/alerts/{alert.id}"
@@ -251,8 +286,7 @@ class AlertManager:
                 no = self.links.url("compromised", alert.id, alert.user_id)
                 message = templates.user_signin(alert, r.app_name, yes, no, name)
                 notes.append(self._note(alert, "email", email, "user_signin", message))
-        if notes:
-            self.enqueue(notes)
+        return notes
 
     def _note(
         self, alert: Alert, channel: str, to: str, kind: str, message: templates.Message

@@ -52,6 +52,7 @@ class Loader:
         on_load: OnLoad | None = None,
         metrics: Metrics | None = None,
         max_load_events: int = 50_000,
+        linger: float = 0.05,
         retry_seconds: float = 0.5,
     ) -> None:
         self.store = store
@@ -59,6 +60,10 @@ class Loader:
         self.on_load = on_load
         self.metrics = metrics or Metrics()
         self.max_load_events = max_load_events
+        # A load is a database commit: under light traffic the loader waits up to
+        # ``linger`` seconds for more to take in the same commit (throughput does not
+        # wait: under load the next stretch has grown while the last commit ran).
+        self.linger = linger
         self.retry_seconds = retry_seconds
         self._pending: deque[_Stretch] = deque()
         self._cond = threading.Condition()
@@ -137,6 +142,13 @@ class Loader:
                     self._cond.wait()
                 if not self._pending:
                     return
+                until = self._pending[0].written_at + self.linger
+                while (
+                    not self._stopping
+                    and self.backlog < self.max_load_events // 10
+                    and (wait := until - time.monotonic()) > 0
+                ):
+                    self._cond.wait(wait)
                 taken: list[_Stretch] = []
                 count = 0
                 while self._pending and (not taken or count < self.max_load_events):

@@ -163,8 +163,13 @@ class Store(ABC):
 
     # -- alerts -------------------------------------------------------------------
     @abstractmethod
+    def alerts_add(self, alerts: Sequence[Alert]) -> set[str]:
+        """Store new alerts in one commit; returns the ids that were new (an alert
+        whose id exists already is left unchanged)."""
+
     def alert_add(self, alert: Alert) -> bool:
         """Store a new alert; False (and nothing changed) if its id exists."""
+        return alert.id in self.alerts_add([alert])
 
     @abstractmethod
     def alert_get(self, alert_id: str) -> Alert | None: ...

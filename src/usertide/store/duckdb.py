@@ -440,20 +440,30 @@ class DuckDBStore(Store):
         return [_decode_note(bytes(r[0])) for r in rows]
 
     # -- alerts -------------------------------------------------------------------
-    def alert_add(self, alert: Alert) -> bool:
+    def alerts_add(self, alerts: Sequence[Alert]) -> set[str]:
+        alerts = list({a.id: a for a in reversed(alerts)}.values())[::-1]  # first of each id
+        if not alerts:
+            return set()
+        incoming_alerts = pa.table(
+            [
+                pa.array([a.id for a in alerts], pa.string()),
+                pa.array([a.user_id for a in alerts], pa.string()),
+                pa.array([a.status.value for a in alerts], pa.string()),
+                pa.array([a.created_at for a in alerts], pa.timestamp("us", tz="UTC")),
+                pa.array([_alert_encoder.encode(a) for a in alerts], pa.binary()),
+            ],
+            names=["id", "user_id", "status", "created_at", "body"],
+        )
         con = self._con()
-        with self._write_lock:
-            rows = con.execute(
-                "INSERT INTO alerts VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
-                [
-                    alert.id,
-                    alert.user_id,
-                    alert.status.value,
-                    alert.created_at,
-                    _alert_encoder.encode(alert),
-                ],
-            ).fetchall()
-        return bool(rows)
+        try:
+            with self._write_lock:  # DuckDB reads the Arrow table by its local name
+                rows = con.execute(
+                    "INSERT INTO alerts SELECT * FROM incoming_alerts ON CONFLICT DO NOTHING "
+                    "RETURNING id"
+                ).fetchall()
+        finally:
+            del incoming_alerts
+        return {str(r[0]) for r in rows}
 
     def alert_get(self, alert_id: str) -> Alert | None:
         rows = self._con().execute("SELECT body FROM alerts WHERE id = ?", [alert_id]).fetchall()
