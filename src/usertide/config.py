@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, kw_only=True):
     trust_forwarded_for: bool = False
     checkpoint_interval: float = 1.0
     max_pending_events: int = 200_000
+    load_linger: float = 0.01  # s the loader waits for more under light traffic (commit CPU)
     log_level: str = "info"
     # alerts and notifications
     app_name: str = "usertide"
@@ -83,6 +84,7 @@ _ENV: dict[str, str] = {
     "USERTIDE_GEOIP_ASN_DB": "geoip_asn_db",
     "USERTIDE_TRUST_FORWARDED_FOR": "trust_forwarded_for",
     "USERTIDE_CHECKPOINT_INTERVAL": "checkpoint_interval",
+    "USERTIDE_LOAD_LINGER": "load_linger",
     "USERTIDE_LOG_LEVEL": "log_level",
     "USERTIDE_APP_NAME": "app_name",
     "USERTIDE_PUBLIC_URL": "public_url",

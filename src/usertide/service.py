@@ -81,7 +81,9 @@ class Service:
         segments = SegmentLog(
             settings.log_dir, start_after=max(store.loaded_through(), store.last_offset())
         )
-        loader = Loader(store, segments, on_load=runtime.submit, metrics=metrics)
+        loader = Loader(
+            store, segments, on_load=runtime.submit, metrics=metrics, linger=settings.load_linger
+        )
         committer = GroupCommitter(
             segments, loader, metrics=metrics, max_pending_events=settings.max_pending_events
         )

@@ -114,6 +114,9 @@ def test_append_sync_events_reach_the_store(rig: Rig) -> None:
     assert rig.committer.append_sync(more) == 6
     assert rig.loader.wait_for(6, timeout=WAIT)
     assert [o for o, _ in stored(rig.store)] == [1, 2, 3, 5, 6]
+    # The position is written at most once a second while running, and at stop.
+    assert rig.store.loaded_through() in (4, 6)
+    rig.loader.stop()
     assert rig.store.loaded_through() == 6
     assert rig.loads.ids == [e.id for e in events + more]
     assert rig.loads.calls[-1][1] == 6
@@ -176,7 +179,7 @@ def test_duplicates_are_stored_once_and_on_load_gets_only_new_events(rig: Rig) -
 
     assert stored(rig.store) == [(1, "a"), (2, "b"), (5, "c")]
     assert rig.store.count_events() == 3
-    assert rig.store.loaded_through() == 7
+    assert rig.loader.loaded == 7
     assert rig.loader.metrics.events_stored._value.get() == 3
     assert rig.loader.metrics.events_duplicate._value.get() == 4
 
@@ -484,3 +487,37 @@ def test_a_failing_log_write_fails_the_request(
     assert rig.committer.healthy is True
     assert rig.loader.wait_for(1, timeout=WAIT)
     assert "log commit failed" in caplog.text
+
+
+def test_a_position_written_late_only_reloads_what_the_store_has(tmp_path: Path) -> None:
+    """The loaded-through offset is written at most once a second; after a crash the
+    loader reloads from the older position and finds nothing new there."""
+    store = open_store(tmp_path / "s.duckdb")
+    directory = tmp_path / "log"
+    segments = SegmentLog(directory)
+    loader = Loader(store, segments)
+    committer = GroupCommitter(segments, loader)
+    loader.start()
+    committer.append_sync([event(id="a")])
+    assert loader.wait_for(1, timeout=WAIT)  # the first load writes the position
+    committer.append_sync([event(id="b")], [failed()])
+    committer.append_sync([event(id="c")])
+    assert loader.wait_for(4, timeout=WAIT)
+    assert store.loaded_through() == 1  # not written again within the second
+    # a crash: nothing stopped, the position stays behind
+    segments.close()
+
+    again = SegmentLog(directory, start_after=store.loaded_through())
+    loads = Loads()
+    try:
+        assert again.last_offset == 4
+        recovered = Loader(store, again, on_load=loads)
+        assert recovered.recover() == 3
+        assert loads.calls == [([], 4)]  # b, the failed one and c were there already
+        assert stored(store) == [(1, "a"), (2, "b"), (4, "c")]
+        assert store.count_failed() == 1
+        assert store.loaded_through() == 4  # recovery writes it
+    finally:
+        again.close()
+        loader.stop()
+        store.close()

@@ -1,9 +1,10 @@
 """The loader: moves the log into the store, behind the acknowledgements.
 
 The collector acknowledges once events are in the log's files; the loader then takes
-everything appended since its last load in one store commit (dedup by event id, the
-loaded-through offset in the same commit), hands the new events to the engine, and
-drops the segments the store now holds. Loading in large groups off the request path
+everything appended since its last load in one store commit (dedup by event id; the
+loaded-through offset in the same commit, at most once a second, as loading a stretch
+twice finds nothing new the second time), hands the new events to the engine, and drops
+the segments the store now holds. Loading in large groups off the request path
 is what makes an acknowledgement cost an fsync rather than a database commit.
 
 At start it loads whatever the log holds beyond the store's loaded-through offset (what
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 # (new events in offset order, the log offset they complete, when the oldest was written)
 OnLoad = Callable[[Sequence[Event], int, float], None]
 RECOVERY_CHUNK = 20_000
+# How often the loaded-through offset is written (a restart reloads at most this much
+# of the log again, finding nothing new in it).
+RECORD_EVERY = 1.0
 
 
 class _Stretch:
@@ -52,7 +56,7 @@ class Loader:
         on_load: OnLoad | None = None,
         metrics: Metrics | None = None,
         max_load_events: int = 50_000,
-        linger: float = 0.05,
+        linger: float = 0.02,
         retry_seconds: float = 0.5,
     ) -> None:
         self.store = store
@@ -71,6 +75,7 @@ class Loader:
         self._thread: threading.Thread | None = None
         self.loaded = store.loaded_through()
         self.backlog = 0  # events handed over and not loaded yet
+        self._recorded_at = -RECORD_EVERY
         self.healthy = True
 
     # -- lifecycle -------------------------------------------------------------
@@ -87,6 +92,12 @@ class Loader:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._record()
+
+    def _record(self) -> None:
+        """Write the loaded-through offset now if the store's is behind."""
+        if self.loaded > self.store.loaded_through():
+            self.store.load((), (), self.loaded)
 
     def recover(self) -> int:
         """Load what the log holds beyond the store; returns how many records."""
@@ -101,6 +112,7 @@ class Loader:
             records += self._load_records(chunk)
         if records:
             log.info("loaded %d log records written before the last stop", records)
+        self._record()
         self.segments.drop_through(self.loaded)
         return records
 
@@ -176,8 +188,11 @@ class Loader:
         failed = [f for s in taken for f in s.failed]
         through = taken[-1].through
         started = time.monotonic()
-        new = self.store.load(events, failed, through)
+        record = started - self._recorded_at >= RECORD_EVERY
+        new = self.store.load(events, failed, through if record else None)
         loaded_at = time.monotonic()
+        if record:
+            self._recorded_at = started
         self.healthy = True
         m = self.metrics
         m.load_latency.observe(loaded_at - started)

@@ -81,14 +81,16 @@ class Store(ABC):
 
     @abstractmethod
     def load(
-        self, events: Sequence[Event], failed: Sequence[FailedEvent], through: int
+        self, events: Sequence[Event], failed: Sequence[FailedEvent], through: int | None
     ) -> list[Event]:
-        """Take a stretch of the event log in one commit.
+        """Take a stretch of the event log.
 
         ``events`` already carry their log offsets; those not seen before (dedup by
         ``id``) are stored and returned in offset order, duplicates are skipped. Failed
-        events are kept. The log is recorded as loaded through offset ``through``
-        (:meth:`loaded_through`) in the same commit, so a restart resumes exactly.
+        events are kept (dedup by id). Unless ``through`` is ``None`` the log is
+        recorded as loaded through that offset (:meth:`loaded_through`) in the same
+        commit. Loading a stretch again is harmless (nothing is new the second time), so
+        the loader records its position only now and then.
         """
 
     @abstractmethod

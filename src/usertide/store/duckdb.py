@@ -122,22 +122,34 @@ class DuckDBStore(Store):
         return appended
 
     def load(
-        self, events: Sequence[Event], failed: Sequence[FailedEvent], through: int
+        self, events: Sequence[Event], failed: Sequence[FailedEvent], through: int | None
     ) -> list[Event]:
         batch = dedup_in_batch(events)
+        statements = bool(batch) + bool(failed) + (through is not None)
         con = self._con()
         with self._write_lock:
-            con.execute("BEGIN TRANSACTION")
+            # One statement commits by itself: an explicit transaction costs more
+            # than the statement for the small loads of light traffic.
+            if statements > 1:
+                con.execute("BEGIN TRANSACTION")
             try:
                 rows = self._insert_events(con, batch) if batch else []
                 if failed:
                     self._insert_failed(con, failed)
-                con.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", [_LOADER, through])
-                con.execute("COMMIT")
+                if through is not None:
+                    con.execute(
+                        "INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", [_LOADER, through]
+                    )
+                if statements > 1:
+                    con.execute("COMMIT")
             except Exception:
-                con.execute("ROLLBACK")
+                if statements > 1:
+                    con.execute("ROLLBACK")
                 raise
-            self._next_offset = max(self._next_offset, through + 1)
+            if through is not None:
+                self._next_offset = max(self._next_offset, through + 1)
+            if batch and batch[-1].offset is not None:
+                self._next_offset = max(self._next_offset, batch[-1].offset + 1)
         inserted = {int(r[0]) for r in rows}
         return [event for event in batch if event.offset in inserted]
 
