@@ -61,7 +61,7 @@ def run(ctx: Context) -> list[Row]:
     samples.sort()
     ctx.note(
         f"lag run: {result.requests:,} batches at {result.rps:.1f}/s achieved; "
-        f"{lag.count:.0f} engine lag observations (one per group commit), mean "
+        f"{lag.count:.0f} engine lag observations (one per load into the store), mean "
         f"{lag.mean * 1e3:.1f} ms; commit p50 {commit.quantile(0.5) * 1e3:.1f} ms; "
         f"{len(samples)} /healthz samples, max lag {samples[-1] if samples else 0:,} events; "
         f"load generator used {result.cpu_cores:.2f} cores"
