@@ -13,7 +13,7 @@ from usertide.config import Settings
 from usertide.engine import EmbeddedRuntime, Engine, Processor
 from usertide.enrich import EnrichmentPipeline, build_enrichers
 from usertide.keys import KeyRing
-from usertide.log import GroupCommitter, Loader, SegmentLog
+from usertide.log import GroupCommitter, Loader, SegmentLog, open_segments
 from usertide.metrics import Metrics
 from usertide.notify import (
     LinkSigner,
@@ -78,9 +78,7 @@ class Service:
         runtime = EmbeddedRuntime(
             store, engine, metrics=metrics, checkpoint_interval=settings.checkpoint_interval
         )
-        segments = SegmentLog(
-            settings.log_dir, start_after=max(store.loaded_through(), store.last_offset())
-        )
+        segments = open_segments(settings.log_dir, store)
         loader = Loader(
             store, segments, on_load=runtime.submit, metrics=metrics, linger=settings.load_linger
         )

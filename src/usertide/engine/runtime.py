@@ -1,8 +1,8 @@
 """The embedded runtime: drives the engine in a thread of the service process.
 
 It resumes from the store's checkpoint, replays the stored log up to the head, then
-takes the new events of each load from the log's loader; it checkpoints state, profiles, aliases
-and its offset in one transaction every ``checkpoint_interval`` seconds.
+takes the new events of each load from the log's loader; it checkpoints state, profiles,
+aliases and its offset in one transaction every ``checkpoint_interval`` seconds.
 """
 
 from __future__ import annotations

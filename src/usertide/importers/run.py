@@ -26,7 +26,7 @@ from usertide.config import load_settings
 from usertide.enrich import build_enrichers
 from usertide.events import Event, FailedEvent, FailureReason
 from usertide.importers import ImportFailure, open_importer
-from usertide.log import Loader, SegmentLog
+from usertide.log import Loader, open_segments
 from usertide.store import DuckDBStore, Store
 
 CHUNK = 2_000
@@ -106,7 +106,7 @@ def _reason(text: str) -> FailureReason:
 def _load_log(directory: Path, store: Store) -> None:
     """Bring the store up to the service's log first (records acknowledged before a
     crash), so imported events take offsets after them."""
-    segments = SegmentLog(directory, start_after=max(store.loaded_through(), store.last_offset()))
+    segments = open_segments(directory, store)
     try:
         Loader(store, segments).recover()
     finally:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from usertide.events import Event, FailedEvent
 from usertide.log.records import from_records
@@ -33,6 +34,11 @@ RECOVERY_CHUNK = 20_000
 # How often the loaded-through offset is written (a restart reloads at most this much
 # of the log again, finding nothing new in it).
 RECORD_EVERY = 1.0
+
+
+def open_segments(directory: Path, store: Store) -> SegmentLog:
+    """The log's files, numbering on after everything the store already holds."""
+    return SegmentLog(directory, start_after=max(store.loaded_through(), store.last_offset()))
 
 
 class _Stretch:
