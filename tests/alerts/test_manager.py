@@ -171,3 +171,23 @@ def test_alerts_on_failed_attempts_do_not_hide_the_sign_in_after_them(
     signed_in = m.raise_alert(detection("jane", "ok1", "brute_force", success=True))
     assert signed_in is not None
     assert "user_signin" in {n.kind for n in sent}
+
+
+def test_a_claimed_alert_can_be_waited_for_until_the_engine_stores_it(
+    store: DuckDBStore,
+) -> None:
+    import threading
+
+    m = manager(store, Clock(), [])
+    claimed = m.claim(detection("jane", "e1", "new_country"))
+    assert claimed is not None and m.claimed(claimed)
+    assert not m.wait_stored(claimed, timeout=0.05)  # not stored yet
+    assert store.alert_get(claimed) is None
+    later = threading.Timer(0.1, m.on_outputs, [[detection("jane", "e1", "new_country")]])
+    later.start()
+    assert m.wait_stored(claimed, timeout=5)
+    later.join()
+    stored = store.alert_get(claimed)
+    assert stored is not None and stored.user_id == "jane"
+    assert not m.claimed(claimed)
+    assert m.wait_stored("never-claimed", timeout=0)  # nothing to wait for

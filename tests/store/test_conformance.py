@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from factories import T0, event, failed
-from usertide.events import FailureReason
+from usertide.events import Event, FailureReason
 from usertide.store import DuckDBStore, EngineCommit, EventQuery, Store
 
 StoreFactory = Callable[[], Store]
@@ -57,6 +57,27 @@ def test_append_assigns_increasing_offsets_and_dedups(store: Store) -> None:
     assert second[0].offset > first[1].offset
     assert store.count_events() == 3
     assert store.last_offset() == second[0].offset
+
+
+def test_load_dedups_against_stored_ids_in_one_transaction(store: Store) -> None:
+    def at(offset: int, id: str) -> Event:
+        e = event(id=id)
+        e.offset = offset
+        return e
+
+    assert [e.id for e in store.load([at(1, "a"), at(2, "b")], (), None)] == ["a", "b"]
+    # A stretch that repeats a stored id, with a failed event and the position: the
+    # new events, the failed one and the position are all stored, the repeat is not.
+    new = store.load([at(3, "b"), at(4, "c")], [failed(id="f1")], 5)
+    assert [e.id for e in new] == ["c"]
+    assert store.count_events() == 3
+    assert [f.id for f in store.query_failed()] == ["f1"]
+    assert store.loaded_through() == 5
+    assert [e.id for e in store.read_log(0, 10)] == ["a", "b", "c"]
+    # Everything repeated: nothing new, and nothing else changes.
+    assert store.load([at(6, "a"), at(7, "c")], [failed(id="f1")], 7) == []
+    assert store.count_events() == 3 and len(store.query_failed()) == 1
+    assert store.loaded_through() == 7
 
 
 def test_offsets_continue_after_reopen(factory: StoreFactory) -> None:

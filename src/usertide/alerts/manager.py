@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,7 +86,9 @@ class AlertManager:
         self.clock = clock
         self._lock = threading.RLock()
         self._recent: dict[tuple[str, str], datetime] = {}
-        self._claimed: set[str] = set()  # ids decided by claim(), not yet stored
+        self._claimed: set[str] = set()  # ids decided by claim(), not decided again yet
+        self._unstored: set[str] = set()  # ids given out by claim(), not stored yet
+        self._stored = threading.Condition(self._lock)
         self._raised: OrderedDict[str, None] = OrderedDict()  # recently stored ids
         self._counters = _Counters()
         self.deduplicated = 0
@@ -157,7 +160,25 @@ class AlertManager:
                 self._recent[(user, code)] = now
             claimed = alert_id(detection.detector, detection.event_id)
             self._claimed.add(claimed)
+            self._unstored.add(claimed)
         return claimed
+
+    def wait_stored(self, alert_id: str, timeout: float = 10.0) -> bool:
+        """Block until an alert :meth:`claim` gave out is in the store (the engine
+        stores it with the other alerts of its load); ``False`` if it was never
+        claimed or is still not stored after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._stored:
+            while alert_id in self._unstored:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._stored.wait(remaining)
+        return True
+
+    def claimed(self, alert_id: str) -> bool:
+        with self._lock:
+            return alert_id in self._unstored
 
     def _fresh(self, user: str, codes: tuple[str, ...], now: datetime) -> list[str]:
         window = timedelta(seconds=self.policy.dedup_seconds)
@@ -222,6 +243,9 @@ class AlertManager:
         """Store the alerts in one commit, then notify for the new, unthrottled ones;
         returns, per decision, the alert if it was new (else ``None``)."""
         new = self.store.alerts_add([d.alert for d in decided])
+        with self._stored:
+            self._unstored.difference_update(d.alert.id for d in decided)
+            self._stored.notify_all()
         out: list[Alert | None] = []
         notes: list[Notification] = []
         for d in decided:

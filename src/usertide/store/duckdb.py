@@ -125,35 +125,57 @@ class DuckDBStore(Store):
         self, events: Sequence[Event], failed: Sequence[FailedEvent], through: int | None
     ) -> list[Event]:
         batch = dedup_in_batch(events)
-        statements = bool(batch) + bool(failed) + (through is not None)
         con = self._con()
         with self._write_lock:
-            # One statement commits by itself: an explicit transaction costs more
-            # than the statement for the small loads of light traffic.
-            if statements > 1:
-                con.execute("BEGIN TRANSACTION")
+            # A plain INSERT costs well under half of one with ON CONFLICT ... RETURNING
+            # (1.8 against 4 ms of CPU for a handful of rows), and a stretch of the log
+            # seldom repeats a stored id (client retries, reloading after a crash): try
+            # it plainly, and only when the primary key refuses it, again with the
+            # conflict clause to learn which events are new.
             try:
-                rows = self._insert_events(con, batch) if batch else []
-                if failed:
-                    self._insert_failed(con, failed)
-                if through is not None:
-                    con.execute(
-                        "INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", [_LOADER, through]
-                    )
-                if statements > 1:
-                    con.execute("COMMIT")
-            except Exception:
-                if statements > 1:
-                    con.execute("ROLLBACK")
-                raise
+                inserted = self._load(con, batch, failed, through, conflicts=False)
+            except duckdb.ConstraintException:
+                inserted = self._load(con, batch, failed, through, conflicts=True)
             if through is not None:
                 self._next_offset = max(self._next_offset, through + 1)
             if batch and batch[-1].offset is not None:
                 self._next_offset = max(self._next_offset, batch[-1].offset + 1)
-        inserted = {int(r[0]) for r in rows}
+        if inserted is None:
+            return batch
         return [event for event in batch if event.offset in inserted]
 
-    def _insert_events(self, con: duckdb.DuckDBPyConnection, batch: list[Event]) -> list[Any]:
+    def _load(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch: list[Event],
+        failed: Sequence[FailedEvent],
+        through: int | None,
+        *,
+        conflicts: bool,
+    ) -> set[int] | None:
+        """One load in one transaction; the offsets inserted, or ``None`` for all."""
+        statements = bool(batch) + bool(failed) + (through is not None)
+        # One statement commits by itself: an explicit transaction costs more than the
+        # statement for the small loads of light traffic.
+        if statements > 1:
+            con.execute("BEGIN TRANSACTION")
+        try:
+            inserted = self._insert_events(con, batch, conflicts) if batch else None
+            if failed:
+                self._insert_failed(con, failed)
+            if through is not None:
+                con.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", [_LOADER, through])
+            if statements > 1:
+                con.execute("COMMIT")
+        except Exception:
+            if statements > 1:
+                con.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def _insert_events(
+        self, con: duckdb.DuckDBPyConnection, batch: list[Event], conflicts: bool
+    ) -> set[int] | None:
         table = pa.table(
             [
                 pa.array([e.offset for e in batch], pa.int64()),
@@ -176,10 +198,14 @@ class DuckDBStore(Store):
         # HTTP and engine threads, so register/unregister around it cost double.
         incoming_events = table
         try:
-            return con.execute(
+            if not conflicts:
+                con.execute("INSERT INTO events SELECT * FROM incoming_events")
+                return None
+            rows = con.execute(
                 "INSERT INTO events SELECT * FROM incoming_events ON CONFLICT DO NOTHING "
                 'RETURNING "offset"'
             ).fetchall()
+            return {int(r[0]) for r in rows}
         finally:
             del incoming_events
 

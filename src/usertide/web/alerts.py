@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -37,8 +39,16 @@ async def list_alerts(request: Request) -> Response:
     return json_response({"alerts": [msgspec.to_builtins(a) for a in alerts]})
 
 
+async def stored(service: Service, alert_id: str) -> None:
+    """An alert the risk API has just answered with is stored by the engine shortly
+    after the answer: wait for it (read your writes)."""
+    if service.alerts.claimed(alert_id):
+        await asyncio.to_thread(service.alerts.wait_stored, alert_id)
+
+
 async def get_alert(request: Request) -> Response:
     service = require_admin(request)
+    await stored(service, request.path_params["alert_id"])
     alert = service.store.alert_get(request.path_params["alert_id"])
     if alert is None:
         raise ApiError(404, "not_found", "no such alert")
@@ -46,6 +56,7 @@ async def get_alert(request: Request) -> Response:
 
 
 async def apply_feedback(service: Service, alert_id: str, verdict: str, source: str) -> dict:  # type: ignore[type-arg]
+    await stored(service, alert_id)
     try:
         alert, event = service.alerts.feedback(alert_id, verdict, source)
     except KeyError as exc:

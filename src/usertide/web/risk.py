@@ -84,10 +84,10 @@ async def risk_login(request: Request) -> Response:
         # its last change (the log reuses these bytes)
     except (UnicodeEncodeError, OverflowError) as exc:
         raise ApiError(400, "invalid_field", "a field holds characters that are not text") from exc
-    # The decision is what the sign-in waits for: recording the attempt and raising the
-    # alert happen after the answer (group-committed with other traffic; the alert in a
-    # worker thread). A crash in between can lose the record of an answered attempt,
-    # never an acknowledged ingestion event.
+    # The decision is what the sign-in waits for: recording the attempt and storing the
+    # alert happen after the answer (group-committed with other traffic; the alert by
+    # the engine, batched with the alerts of its load). A crash in between can lose the
+    # record of an answered attempt, never an acknowledged ingestion event.
     alert_id = None
     detection = None
     if result.level != "low":
@@ -107,12 +107,14 @@ async def risk_login(request: Request) -> Response:
 
 
 async def _record(service: Service, event: Event, detection: Detection | None) -> None:
+    """Record the attempt; the engine then raises its alert (the event carries the
+    answered assessment), stored in one commit with the other alerts of its load."""
     try:
         await service.committer.append([event])
     except LogUnavailable:
         log.warning("a scored sign-in could not be recorded (the log is unavailable)")
-    if detection is not None:
-        await run_in_threadpool(service.alerts.raise_alert, detection)
+        if detection is not None:  # the engine will not see it: raise the alert here
+            await run_in_threadpool(service.alerts.raise_alert, detection)
 
 
 def _background(service: Service, work: Coroutine[Any, Any, None]) -> None:
