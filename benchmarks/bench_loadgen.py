@@ -57,8 +57,8 @@ def run(ctx: Context) -> list[Row]:
                 "ms",
                 higher_is_better=False,
                 note=f"the latency floor of the open-loop runs (p50 "
-                f"{result.percentile(50):.2f} ms: requests leave up to ~1 ms after their "
-                f"scheduled time); client {result.cpu_cores:.2f} cores",
+                f"{result.percentile(50):.2f} ms, measured from each request's scheduled "
+                f"time, which a pacing thread keeps); client {result.cpu_cores:.2f} cores",
             )
         )
     return rows

@@ -9,8 +9,9 @@ not copied or pickled), in one of two modes:
 * closed loop (``rate=None``): each connection sends its next request as soon as the
   previous answer arrives; measures the maximum throughput at that concurrency;
 * open loop (``rate=R``): requests are scheduled at fixed times ``i / R`` whatever the
-  server does, and latency is measured from the *scheduled* time, so a server that
-  falls behind is charged for the queueing it causes (no coordinated omission).
+  server does (a pacing thread keeps the schedule to tens of microseconds), and
+  latency is measured from the *scheduled* time, so a server that falls behind is
+  charged for the queueing it causes (no coordinated omission).
 
 ``python -m benchmarks.loadgen --trivial-server PORT`` runs a server that answers every
 request with a fixed body without looking at it: the load generator's own ceiling is
@@ -26,6 +27,7 @@ import os
 import queue
 import socket
 import sys
+import threading
 import time
 from array import array
 from collections import Counter
@@ -210,24 +212,33 @@ async def _open_loop(slots: list[_Slot], requests: Sequence[bytes], rate: float)
         part.statuses[status] += 1
 
     interval_ns = 1e9 / rate
+    n = len(requests)
+    sent_all: asyncio.Future[None] = loop.create_future()
+
+    def dispatch(i: int, scheduled_ns: int) -> None:
+        task = loop.create_task(one(requests[i], scheduled_ns))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def pace() -> None:
+        # A thread keeps the schedule: the event loop's timers are millisecond-grained
+        # (a request would leave up to ~1 ms late, which its latency includes), while
+        # a thread's sleep wakes within tens of microseconds.
+        for i in range(n):
+            due = t0 + int(i * interval_ns)
+            wait_ns = due - time.perf_counter_ns()
+            if wait_ns > 0:
+                time.sleep(wait_ns / 1e9)
+            loop.call_soon_threadsafe(dispatch, i, due)
+        loop.call_soon_threadsafe(sent_all.set_result, None)
+
     part.started = time.monotonic()
     part.cpu = time.process_time()
     t0 = time.perf_counter_ns()
-    i = 0
-    n = len(requests)
-    while i < n:
-        now = time.perf_counter_ns()
-        # Dispatch everything due by now (the loop's timers are millisecond-grained).
-        while i < n and t0 + i * interval_ns <= now:
-            task = loop.create_task(one(requests[i], int(t0 + i * interval_ns)))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            i += 1
-        if i < n:
-            wait_ns = t0 + i * interval_ns - time.perf_counter_ns()
-            # Sleep at least a millisecond (the timer granularity) instead of spinning;
-            # a request may leave up to ~1 ms late, which its latency includes.
-            await asyncio.sleep(max(wait_ns / 1e9, 0.001))
+    pacer = threading.Thread(target=pace, name="loadgen-pacer", daemon=True)
+    pacer.start()
+    await sent_all
+    pacer.join()
     if tasks:
         await asyncio.gather(*tasks)
     part.finished = time.monotonic()

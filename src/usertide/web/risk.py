@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -41,6 +42,15 @@ log = logging.getLogger(__name__)
 
 
 async def risk_login(request: Request) -> Response:
+    service: Service = request.app.state.service
+    started = time.perf_counter()
+    try:
+        return await _risk_login(request)
+    finally:
+        service.metrics.request_latency.labels("risk.login").observe(time.perf_counter() - started)
+
+
+async def _risk_login(request: Request) -> Response:
     service = require_admin(request)
     body = await request.body()
     try:
