@@ -84,6 +84,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.checkpoint_latency = Histogram(
+            "usertide_engine_checkpoint_seconds",
+            "Duration of one engine checkpoint, by part: collecting and encoding the "
+            "changed states (collect) and writing them to the store (write)",
+            ["part"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.engine_offset = Gauge(
             "usertide_engine_offset", "Last log offset processed by the engine", registry=r
         )

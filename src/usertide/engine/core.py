@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from usertide.engine.base import Output, Processor, UserState
@@ -21,6 +22,16 @@ KEYED_PREFIX = KEYED_SEP
 
 def keyed_key(processor: str, key: str) -> str:
     return f"{KEYED_SEP}{processor}{KEYED_SEP}{key}"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since the last commit, taken from the engine."""
+
+    offset: int
+    dirty: set[str]
+    deleted: set[str]
+    aliases: dict[str, str]
 
 
 class Engine:
@@ -165,9 +176,21 @@ class Engine:
     # -- checkpointing ---------------------------------------------------------
     def take_commit(self, profile_of: Any = None) -> EngineCommit:
         """Collect what changed since the last commit and reset the change sets."""
+        return self.encode_changes(self.take_changes(), profile_of)
+
+    def take_changes(self) -> Changes:
+        """Take the change sets, leaving them empty (cheap: the sets are swapped)."""
+        changes = Changes(self.offset, self.dirty, self.deleted, self.new_aliases)
+        self.dirty, self.deleted, self.new_aliases = set(), set(), {}
+        return changes
+
+    def encode_changes(self, changes: Changes, profile_of: Any = None) -> EngineCommit:
+        """The commit of ``changes``: their states encoded, without changing the
+        engine (so it may run while readers look at the states, not while events are
+        applied)."""
         states: dict[str, bytes | None] = {}
         profiles: dict[str, dict[str, Any] | None] = {}
-        for key in self.dirty:
+        for key in changes.dirty:
             codec = self.codec_of(key)
             state = self.hot.get(key)
             if state is None:
@@ -178,20 +201,16 @@ class Engine:
             states[key] = codec.encode(state)
             if profile_of is not None and not key.startswith(KEYED_PREFIX):
                 profiles[key] = profile_of(state)
-        for key in self.deleted:
+        for key in changes.deleted:
             states[key] = None
             profiles[key] = None
-        commit = EngineCommit(
+        return EngineCommit(
             consumer=self.consumer,
-            offset=self.offset,
+            offset=changes.offset,
             states=states,
             profiles=profiles,
-            aliases=dict(self.new_aliases),
+            aliases=dict(changes.aliases),
         )
-        self.dirty.clear()
-        self.deleted.clear()
-        self.new_aliases.clear()
-        return commit
 
     def requeue(self, commit: EngineCommit) -> None:
         """Mark a commit's changes pending again after the store failed to take it."""

@@ -49,6 +49,7 @@ class EmbeddedRuntime:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.RLock()
         self._progress = threading.Condition(self._lock)
+        self._checkpointing = threading.Lock()  # a checkpoint is being collected and written
         self._subscribers: list[Subscriber] = []
         self._thread: threading.Thread | None = None
         self._last_checkpoint = time.monotonic()
@@ -135,14 +136,25 @@ class EmbeddedRuntime:
                     log.exception("engine subscriber failed")
 
     def checkpoint(self) -> None:
-        with self._lock:
-            commit = self.engine.take_commit(self.profile_of if self.store_profiles else None)
-        try:
-            self.store.commit_engine(commit)
-        except Exception:
+        started = time.perf_counter()
+        # Only the engine thread changes states, so they are encoded outside the lock
+        # readers take (the risk API would wait for all the encoding, tens of ms);
+        # forget() waits instead, so an erased user's state is never written back.
+        with self._checkpointing:
             with self._lock:
-                self.engine.requeue(commit)
-            raise
+                changes = self.engine.take_changes()
+            profile_of = self.profile_of if self.store_profiles else None
+            commit = self.engine.encode_changes(changes, profile_of)
+            collected = time.perf_counter()
+            try:
+                self.store.commit_engine(commit)
+            except Exception:
+                with self._lock:
+                    self.engine.requeue(commit)
+                raise
+        latency = self.metrics.checkpoint_latency
+        latency.labels("collect").observe(collected - started)
+        latency.labels("write").observe(time.perf_counter() - collected)
         self._last_checkpoint = time.monotonic()
         self.metrics.engine_users.set(self.engine.user_count())
 
@@ -170,7 +182,7 @@ class EmbeddedRuntime:
             return tuple(a for a, u in aliases.items() if u == user_id)
 
     def forget(self, keys: Sequence[str]) -> None:
-        with self._lock:
+        with self._checkpointing, self._lock:
             self.engine.forget(keys)
 
     def wait_for(self, offset: int, timeout: float = 10.0) -> bool:
