@@ -51,14 +51,13 @@ def assess(
     network: NetworkActivity,
     config: RiskConfig,
 ) -> Assessment:
-    log_lr, evidence = log_likelihood_ratio(login, history, population, config.smoothing)
+    log_lr, seen = log_likelihood_ratio(login, history, population, config.smoothing)
     weights = config.weights
     reasons: list[Reason] = []
     z = config.bias + config.lr_weight * log_lr
     known = history.logins > 0
 
-    by_level = {e.level: e for e in evidence}
-    if known and by_level["country"].user_weight < 0.05 and login.country:
+    if known and seen["country"] < 0.05 and login.country:
         reasons.append(
             Reason(
                 code="new_country",
@@ -67,7 +66,7 @@ def assess(
                 data={"country": login.country, "previous": list(history.countries)},
             )
         )
-    if known and by_level["browser"].user_weight < 0.05 and login.browser:
+    if known and seen["browser"] < 0.05 and login.browser:
         reasons.append(
             Reason(
                 code="new_device",
@@ -76,7 +75,7 @@ def assess(
                 data={"device": login.browser, "previous": list(history.browsers)},
             )
         )
-    elif known and by_level["network"].user_weight < 0.05 and not reasons:
+    elif known and seen["network"] < 0.05 and not reasons:
         reasons.append(
             Reason(
                 code="new_network",

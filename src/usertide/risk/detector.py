@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import msgspec
@@ -84,13 +85,23 @@ class NetworkVelocity(Processor[NetworkState]):
 
     def prune(self, attempts: list[Attempt], now: float) -> list[Attempt]:
         horizon = now - max(self.config.failure_window, self.config.stuffing_window)
-        return [a for a in attempts if a.time >= horizon]
+        for a in attempts:
+            if a.time < horizon:
+                return [a for a in attempts if a.time >= horizon]
+        return attempts  # nothing to drop (the usual case): no copy
 
     def activity(self, attempts: list[Attempt], now: float) -> NetworkActivity:
         c = self.config
-        failures = sum(1 for a in attempts if not a.success and a.time >= now - c.failure_window)
-        users = len({a.user for a in attempts if a.time >= now - c.stuffing_window})
-        return NetworkActivity(failures=failures, users=users)
+        failed_since = now - c.failure_window
+        tried_since = now - c.stuffing_window
+        failures = 0
+        users = set()
+        for a in attempts:  # one plain pass: this runs for every sign-in
+            if a.time >= tried_since:
+                users.add(a.user)
+            if not a.success and a.time >= failed_since:
+                failures += 1
+        return NetworkActivity(failures=failures, users=len(users))
 
     def merge(self, into: NetworkState, other: NetworkState) -> NetworkState:
         return into  # network state is never merged (it is not per user)
@@ -223,8 +234,12 @@ class LoginRisk(Processor[LoginHistory]):
 
 
 def _user_hash(event: Event) -> int:
-    who = (event.user_id or event.anonymous_id or "").encode()
-    return int.from_bytes(hashlib.blake2b(who, digest_size=4).digest(), "little")
+    return _hash_of(event.user_id or event.anonymous_id or "")
+
+
+@lru_cache(maxsize=100_000)
+def _hash_of(who: str) -> int:
+    return int.from_bytes(hashlib.blake2b(who.encode(), digest_size=4).digest(), "little")
 
 
 __all__ = ["FEEDBACK_EVENT", "LoginRisk", "NetworkVelocity", "Reason", "is_login"]

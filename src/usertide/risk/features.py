@@ -59,9 +59,7 @@ def _features(event: Event) -> LoginFeatures:
     os_name = (device.os if device is not None else None) or "?"
     browser = (device.browser if device is not None else None) or "?"
     major = (device.browser_version if device is not None else None) or "?"
-    ua_digest = hashlib.blake2b(
-        (ctx.user_agent or "").encode("utf-8", "surrogatepass"), digest_size=6
-    ).hexdigest()
+    ua_digest = _agent_digest(ctx.user_agent or "")
     os_key = f"{dtype}/{os_name}"
     browser_key = f"{os_key}/{browser}"
     major_key = f"{browser_key}/{major}"
@@ -89,6 +87,11 @@ def login_succeeded(properties: dict[str, Any]) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("false", "0", "no", "failed", "failure")
     return bool(value)
+
+
+@lru_cache(maxsize=50_000)
+def _agent_digest(user_agent: str) -> str:
+    return hashlib.blake2b(user_agent.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
 
 
 @lru_cache(maxsize=50_000)

@@ -10,7 +10,7 @@ from functools import lru_cache
 import msgspec
 
 HALF_LIFE_DAYS = 90.0
-_DECAY_PER_SECOND = math.log(2) / (HALF_LIFE_DAYS * 86_400)
+DECAY_PER_SECOND = math.log(2) / (HALF_LIFE_DAYS * 86_400)
 # Entries kept per level: coarse levels keep more alternatives than fine ones.
 CAPACITY = {
     "country": 6,
@@ -75,7 +75,7 @@ class LoginHistory(msgspec.Struct, array_like=True):
 def decay(weight: float, since: float, now: float) -> float:
     if now <= since:
         return weight
-    return weight * math.exp(-_DECAY_PER_SECOND * (now - since))
+    return weight * math.exp(-DECAY_PER_SECOND * (now - since))
 
 
 @lru_cache(maxsize=200_000)
@@ -83,13 +83,6 @@ def compact_key(level: str, key: str) -> str | int:
     if level == "country":
         return key
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "little")
-
-
-def compact_weight(history: LoginHistory, level: str, wanted: str | int, now: float) -> float:
-    for count in history.levels.get(level, ()):
-        if count.key == wanted:
-            return decay(count.weight, count.last, now)
-    return 0.0
 
 
 def total_weight(history: LoginHistory, now: float) -> float:
@@ -129,7 +122,10 @@ def learn(
 def _add(counts: list[Count], key: str | int, now: float, capacity: int) -> None:
     for count in counts:
         if count.key == key:
-            count.milli = round((decay(count.weight, count.last, now) + 1.0) * 1000)
+            weight = count.milli / 1000.0
+            if now > count.last:  # decay(), inlined: this runs for every level learned
+                weight *= math.exp(-DECAY_PER_SECOND * (now - count.last))
+            count.milli = round((weight + 1.0) * 1000)
             count.last = max(count.last, int(now))
             return
     counts.append(Count(key=key, milli=1000, last=int(now)))

@@ -15,17 +15,11 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any
 
 from usertide.risk.features import AGENT_LEVELS, NETWORK_LEVELS, LoginFeatures
-from usertide.risk.history import LoginHistory, compact_key, compact_weight, total_weight
+from usertide.risk.history import DECAY_PER_SECOND, LoginHistory, compact_key, total_weight
 from usertide.risk.population import VOCABULARY, Population
-
-
-class LevelEvidence(NamedTuple):
-    level: str
-    user_weight: float
-    log_ratio: float
 
 
 @lru_cache(maxsize=100_000)
@@ -43,9 +37,51 @@ def _chains(
     )
 
 
-def compact_levels(network: tuple[str, ...], agent: tuple[str, ...]) -> list[tuple[str, str | int]]:
+@lru_cache(maxsize=100_000)
+def compact_levels(
+    network: tuple[str, ...], agent: tuple[str, ...]
+) -> tuple[tuple[str, str | int], ...]:
     """(level, compact history key) for every level of both chains."""
-    return [(level, compact) for chain in _chains(network, agent) for level, _, _, compact in chain]
+    return tuple(
+        (level, compact) for chain in _chains(network, agent) for level, _, _, compact in chain
+    )
+
+
+def _population_chains(
+    population: Population, network: tuple[str, ...], agent: tuple[str, ...]
+) -> tuple[tuple[tuple[str, str | int, float, int], ...], ...]:
+    """Per level: (level, compact history key, p_pop(x | parent), count(x)), computed
+    once per snapshot and pair of paths (a snapshot never changes once built)."""
+    cache = _POPULATION_CACHE.get(id(population))
+    if cache is None or cache[0] is not population:
+        if len(_POPULATION_CACHE) >= 4:
+            _POPULATION_CACHE.clear()
+        cache = (population, {})
+        _POPULATION_CACHE[id(population)] = cache
+    memo = cache[1]
+    chains = memo.get((network, agent))
+    if chains is None:
+        counts = population.counts
+        out = []
+        for chain in _chains(network, agent):
+            parent_count = population.logins
+            levels = []
+            for level, vocabulary, pop_key, compact in chain:
+                count = counts.get(pop_key, 0)
+                levels.append((level, compact, (count + 1.0) / (parent_count + vocabulary), count))
+                parent_count = count
+            out.append(tuple(levels))
+        chains = tuple(out)
+        if len(memo) >= 100_000:
+            memo.clear()
+        memo[(network, agent)] = chains
+    return chains
+
+
+# id(snapshot) → (snapshot, its memo); the snapshot is kept so its id is not reused
+_POPULATION_CACHE: dict[
+    int, tuple[Population, dict[tuple[tuple[str, ...], tuple[str, ...]], Any]]
+] = {}
 
 
 def log_likelihood_ratio(
@@ -54,27 +90,33 @@ def log_likelihood_ratio(
     population: Population,
     smoothing: float,
     floor: float = -1.5,
-) -> tuple[float, list[LevelEvidence]]:
+) -> tuple[float, dict[str, float]]:
+    """The log-likelihood ratio, and the user's decayed weight of each level's value."""
     now = login.time
     total = total_weight(history, now)
-    counts = population.counts
-    evidence: list[LevelEvidence] = []
-    chain_totals: list[float] = []
-    for chain in _chains(login.network, login.agent):
-        parent_count = population.logins
+    user_levels = history.levels
+    log = math.log
+    weights: dict[str, float] = {}
+    result = 0.0
+    for chain in _population_chains(population, login.network, login.agent):
         parent_weight = total
         chain_total = 0.0
-        for level, vocabulary, pop_key, compact in chain:
-            count = counts.get(pop_key, 0)
-            p_pop = (count + 1.0) / (parent_count + vocabulary)
-            weight = min(compact_weight(history, level, compact, now), parent_weight)
-            p_user = (weight + smoothing * p_pop) / (parent_weight + smoothing)
-            log_ratio = math.log(p_pop / p_user)
-            evidence.append(LevelEvidence(level, weight, log_ratio))
+        for level, compact, p_pop, _ in chain:
+            weight = 0.0
+            for count in user_levels.get(level, ()):
+                if count.key == compact:  # inlined compact_weight (the hot path)
+                    weight = count.milli / 1000.0
+                    if now > count.last:
+                        weight *= math.exp(-DECAY_PER_SECOND * (now - count.last))
+                    break
+            if weight > parent_weight:
+                weight = parent_weight
+            log_ratio = log(p_pop * (parent_weight + smoothing) / (weight + smoothing * p_pop))
+            weights[level] = weight
             chain_total += log_ratio
-            parent_count, parent_weight = count, weight
-        chain_totals.append(chain_total)
-    # Familiar values on one hierarchy may not cancel strong evidence on the other (an
-    # attacker with the victim's browser model from abroad): each chain can lower the
-    # total by at most ``floor`` nats.
-    return sum(max(t, floor) for t in chain_totals), evidence
+            parent_weight = weight
+        # Familiar values on one hierarchy may not cancel strong evidence on the other
+        # (an attacker with the victim's browser model from abroad): each chain can
+        # lower the total by at most ``floor`` nats.
+        result += chain_total if chain_total > floor else floor
+    return result, weights

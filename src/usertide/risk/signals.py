@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from functools import lru_cache
 
 from usertide.engine.base import Reason
@@ -65,7 +64,12 @@ def impossible_travel(
 
 
 def recent_failures(history: LoginHistory, now: float, window: float) -> int:
-    return sum(1 for t in history.failures if now - window <= t <= now)
+    since = now - window
+    n = 0
+    for t in history.failures:  # a plain loop: this runs for every sign-in
+        if since <= t <= now:
+            n += 1
+    return n
 
 
 def is_hosting(owner: str | None, config: RiskConfig) -> bool:
@@ -86,7 +90,8 @@ def hour_share(history: LoginHistory, hour: int) -> float:
 
 
 def utc_hour(t: float) -> int:
-    return datetime.fromtimestamp(t, UTC).hour
+    """The hour of day (UTC) of a Unix time (UTC days have 86,400 s)."""
+    return int(t // 3600) % 24
 
 
 def _ago(seconds: float) -> str:
