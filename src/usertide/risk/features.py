@@ -52,22 +52,19 @@ def _features(event: Event) -> LoginFeatures:
     country = geo.country if geo is not None else None
     owner = (f"AS{geo.asn}" if geo.asn else (geo.as_org or None)) if geo is not None else None
     prefix = _prefix(ctx.ip)
-    country_key = country or "?"
-    network_key = f"{country_key}/{owner or '?'}"
-    prefix_key = f"{network_key}/{prefix or '?'}"
-    dtype = (device.device_type if device is not None else None) or "?"
     os_name = (device.os if device is not None else None) or "?"
     browser = (device.browser if device is not None else None) or "?"
-    major = (device.browser_version if device is not None else None) or "?"
-    ua_digest = _agent_digest(ctx.user_agent or "")
-    os_key = f"{dtype}/{os_name}"
-    browser_key = f"{os_key}/{browser}"
-    major_key = f"{browser_key}/{major}"
     return LoginFeatures(
         success=login_succeeded(event.properties),
         time=event.timestamp.timestamp(),
-        network=(country_key, network_key, prefix_key),
-        agent=(dtype, os_key, browser_key, major_key, f"{major_key}/{ua_digest}"),
+        network=_network_path(country, owner, prefix),
+        agent=_agent_path(
+            (device.device_type if device is not None else None) or "?",
+            os_name,
+            browser,
+            (device.browser_version if device is not None else None) or "?",
+            ctx.user_agent or "",
+        ),
         country=country,
         country_name=geo.country_name if geo is not None else None,
         city=geo.city if geo is not None else None,
@@ -90,8 +87,25 @@ def login_succeeded(properties: dict[str, Any]) -> bool:
 
 
 @lru_cache(maxsize=50_000)
-def _agent_digest(user_agent: str) -> str:
-    return hashlib.blake2b(user_agent.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+def _network_path(
+    country: str | None, owner: str | None, prefix: str | None
+) -> tuple[str, str, str]:
+    """country → network → prefix, each key naming its parents."""
+    country_key = country or "?"
+    network_key = f"{country_key}/{owner or '?'}"
+    return (country_key, network_key, f"{network_key}/{prefix or '?'}")
+
+
+@lru_cache(maxsize=50_000)
+def _agent_path(
+    dtype: str, os_name: str, browser: str, major: str, user_agent: str
+) -> tuple[str, str, str, str, str]:
+    """device type → OS → browser → major version → user-agent string (a digest)."""
+    digest = hashlib.blake2b(user_agent.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+    os_key = f"{dtype}/{os_name}"
+    browser_key = f"{os_key}/{browser}"
+    major_key = f"{browser_key}/{major}"
+    return (dtype, os_key, browser_key, major_key, f"{major_key}/{digest}")
 
 
 @lru_cache(maxsize=50_000)

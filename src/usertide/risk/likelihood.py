@@ -103,14 +103,15 @@ def log_likelihood_ratio(
         chain_total = 0.0
         for level, compact, p_pop, _ in chain:
             weight = 0.0
-            for count in user_levels.get(level, ()):
-                if count.key == compact:  # inlined compact_weight (the hot path)
-                    weight = count.milli / 1000.0
-                    if now > count.last:
-                        weight *= math.exp(-DECAY_PER_SECOND * (now - count.last))
-                    break
-            if weight > parent_weight:
-                weight = parent_weight
+            if parent_weight > 0.0:  # else the weight is clamped to 0 whatever it is
+                for count in user_levels.get(level, ()):
+                    if count.key == compact:  # decay(), inlined: the hot path
+                        weight = count.milli / 1000.0
+                        if now > count.last:
+                            weight *= math.exp(-DECAY_PER_SECOND * (now - count.last))
+                        break
+                if weight > parent_weight:
+                    weight = parent_weight
             log_ratio = log(p_pop * (parent_weight + smoothing) / (weight + smoothing * p_pop))
             weights[level] = weight
             chain_total += log_ratio
