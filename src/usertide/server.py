@@ -21,6 +21,9 @@ def uvicorn_config(service: Service, settings: Settings) -> uvicorn.Config:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        # X-Forwarded-For is honoured only by USERTIDE_TRUST_FORWARDED_FOR (ingestion),
+        # not by uvicorn for any client on loopback.
+        proxy_headers=False,
         log_level=settings.log_level,
         timeout_keep_alive=30,
         backlog=2048,

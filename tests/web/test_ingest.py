@@ -179,3 +179,34 @@ def test_stored_body_includes_enrichment_on_the_fast_path(live: Live) -> None:
     for event in live.store.read_log(0, 10):
         assert event.context.device is not None and event.context.device.browser == "Chrome"
         assert event.context.ip == "8.8.8.0"
+
+
+def test_cross_origin_posts_get_the_cors_headers(live: Live) -> None:
+    """Ingestion skips the framework (the fast path) yet answers like the CORS
+    middleware: browsers on the site's own origin can read the answer."""
+    site = {"Origin": "https://shop.test", **live.write}
+    ok = live.client.post("/v1/track", json=track(), headers=site)
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == "*"
+    assert ok.headers["access-control-expose-headers"] == "Retry-After"
+    bad = live.client.post("/v1/track", content=b"x", headers={**site, "Content-Type": "a/b"})
+    assert_error(bad, 415, "unsupported_media_type")
+    assert bad.headers["access-control-allow-origin"] == "*"
+    same = live.client.post("/v1/track", json=track(), headers=live.write)
+    assert "access-control-allow-origin" not in same.headers
+    assert same.headers["vary"] == "Origin"
+    preflight = live.client.options(
+        "/v1/batch",
+        headers={"Origin": "https://shop.test", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    # Other methods and paths still reach the framework's routes and errors.
+    assert live.client.get("/v1/track").status_code == 405
+
+
+def test_forwarded_for_is_ignored_unless_trusted(live: Live) -> None:
+    forged = {"X-Forwarded-For": "77.88.8.8", **live.write}
+    assert live.client.post("/v1/track", json=track(), headers=forged).status_code == 200
+    (event,) = live.store.read_log(0, 10)
+    assert event.context.geo is None  # the loopback client's own address, not the header

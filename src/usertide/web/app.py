@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from usertide.service import Service
 from usertide.web import alerts, feedback, ingest, ops, query, risk
@@ -18,10 +19,11 @@ from usertide.web.errors import (
     http_error_handler,
     server_error_handler,
 )
+from usertide.web.fastpath import IngestFastPath
 from usertide.web.openapi import build_openapi
 
 
-def create_app(service: Service) -> Starlette:
+def create_app(service: Service) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service.start()
@@ -59,4 +61,4 @@ def create_app(service: Service) -> Starlette:
     )
     app.state.service = service
     app.state.openapi = build_openapi()
-    return app
+    return IngestFastPath(app, service)

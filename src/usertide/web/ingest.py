@@ -203,42 +203,39 @@ def _answer(service: Service, protocol: WireProtocol, parsed: ParsedBatch) -> Re
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _handler(protocol: WireProtocol, endpoint: str) -> Handler:
-    route_name = f"{protocol.name}.{endpoint}"
+async def ingest(
+    request: Request, service: Service, protocol: WireProtocol, endpoint: str
+) -> Response:
+    """One ingestion request, timed into the request latency histogram."""
+    started = time.perf_counter()
+    try:
+        return await _ingest(request, service, protocol, endpoint)
+    finally:
+        service.metrics.request_latency.labels(f"{protocol.name}.{endpoint}").observe(
+            time.perf_counter() - started
+        )
 
+
+def _handler(protocol: WireProtocol, endpoint: str) -> Handler:
     async def handle(request: Request) -> Response:
-        service: Service = request.app.state.service
-        started = time.perf_counter()
-        try:
-            return await _ingest(request, service, protocol, endpoint)
-        finally:
-            service.metrics.request_latency.labels(route_name).observe(
-                time.perf_counter() - started
-            )
+        return await ingest(request, request.app.state.service, protocol, endpoint)
 
     return handle
 
 
+def paths() -> dict[str, tuple[WireProtocol, str]]:
+    """Every ingestion path (all take POST), with its wire protocol and endpoint."""
+    segment = {"/v1/batch": "batch", "/v1/import": "batch"} | {
+        f"/v1/{kind}": kind for kind in ("track", "page", "screen", "identify", "alias", "group")
+    }
+    posthog = ("/batch", "/capture", "/e", "/i/v0/e")
+    return {path: (_SEGMENT, endpoint) for path, endpoint in segment.items()} | {
+        path: (_POSTHOG, "capture") for base in posthog for path in (base, base + "/")
+    }
+
+
 def routes() -> list[Route]:
-    segment = [
-        Route("/v1/batch", _handler(_SEGMENT, "batch"), methods=["POST"]),
-        Route("/v1/import", _handler(_SEGMENT, "batch"), methods=["POST"]),
-        *(
-            Route(f"/v1/{kind}", _handler(_SEGMENT, kind), methods=["POST"])
-            for kind in ("track", "page", "screen", "identify", "alias", "group")
-        ),
+    return [
+        Route(path, _handler(protocol, endpoint), methods=["POST"])
+        for path, (protocol, endpoint) in paths().items()
     ]
-    posthog = [
-        Route(path, _handler(_POSTHOG, "capture"), methods=["POST"])
-        for path in (
-            "/batch",
-            "/batch/",
-            "/capture",
-            "/capture/",
-            "/e",
-            "/e/",
-            "/i/v0/e",
-            "/i/v0/e/",
-        )
-    ]
-    return segment + posthog
