@@ -29,7 +29,7 @@ class Settings(msgspec.Struct, kw_only=True):
     trust_forwarded_for: bool = False
     checkpoint_interval: float = 1.0
     max_pending_events: int = 200_000
-    load_linger: float = 0.01  # s the loader waits for more under light traffic (commit CPU)
+    load_linger: float = 0.03  # s the loader waits for more under light traffic (commit CPU)
     log_level: str = "info"
     # alerts and notifications
     app_name: str = "usertide"
