@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import msgspec
@@ -60,12 +61,10 @@ class Profile(Processor[ProfileState]):
         _count(state.event_counts, event_label(event))
         device = event.context.device
         if device is not None and (device.browser or device.os):
-            label = f"{device.browser or '?'} on {device.os or '?'} ({device.device_type or '?'})"
-            _see(state.devices, label, t)
+            _see(state.devices, _device_label(device.browser, device.os, device.device_type), t)
         geo = event.context.geo
         if geo is not None and geo.country:
-            label = ", ".join(x for x in (geo.city, geo.region, geo.country) if x)
-            _see(state.locations, label, t)
+            _see(state.locations, _place_label(geo.city, geo.region, geo.country), t)
         if event.traits:
             _set_traits(state.traits, event.traits, overwrite=True)
         set_once = event.properties.get("$set_once")
@@ -140,6 +139,16 @@ def _count(counts: dict[str, int], name: str, n: int = 1) -> None:
         counts[name] = counts.get(name, 0) + n
     else:
         counts[OTHER] = counts.get(OTHER, 0) + n
+
+
+@lru_cache(maxsize=10_000)
+def _device_label(browser: str | None, os: str | None, device_type: str | None) -> str:
+    return f"{browser or '?'} on {os or '?'} ({device_type or '?'})"
+
+
+@lru_cache(maxsize=50_000)
+def _place_label(city: str | None, region: str | None, country: str) -> str:
+    return ", ".join(x for x in (city, region, country) if x)
 
 
 def _see(seen: list[Seen], label: str, t: float, n: int = 1, first: float | None = None) -> None:
