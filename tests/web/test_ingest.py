@@ -210,3 +210,19 @@ def test_forwarded_for_is_ignored_unless_trusted(live: Live) -> None:
     assert live.client.post("/v1/track", json=track(), headers=forged).status_code == 200
     (event,) = live.store.read_log(0, 10)
     assert event.context.geo is None  # the loopback client's own address, not the header
+
+
+def test_a_client_leaving_mid_body_is_not_an_error(live: Live) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(live.url)
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(
+            b"POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 500\r\n\r\n" + b'{"type": "track", "event": "cl'
+        )
+    # The server carries on; nothing half-sent was stored.
+    r = live.client.post("/v1/track", json=track(), headers=live.write)
+    assert r.status_code == 200
+    assert live.store.count_events() == 1

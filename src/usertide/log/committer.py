@@ -136,8 +136,13 @@ class GroupCommitter:
                 item.loop.call_soon_threadsafe(_fail, item.future, exc)
             return
         self.healthy = True
+        # One wake-up per event loop, not per request: each call_soon_threadsafe writes
+        # to the loop's wake-up pipe.
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[int]]] = {}
         for item in taken:
-            item.loop.call_soon_threadsafe(_resolve, item.future, last)
+            by_loop.setdefault(item.loop, []).append(item.future)
+        for loop, futures in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, futures, last)
 
     def _commit_now(self, events: Sequence[Event], failed: Sequence[FailedEvent]) -> int:
         started = time.monotonic()
@@ -155,9 +160,10 @@ class GroupCommitter:
         return last
 
 
-def _resolve(future: asyncio.Future[int], value: int) -> None:
-    if not future.done():
-        future.set_result(value)
+def _resolve_all(futures: list[asyncio.Future[int]], value: int) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(value)
 
 
 def _fail(future: asyncio.Future[int], exc: Exception) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -48,6 +48,8 @@ class IngestFastPath:
         request = Request(scope, receive)
         try:
             response = await ingest.ingest(request, self.service, *route)
+        except ClientDisconnect:
+            return  # the client left before sending its body: no one to answer
         except Exception:
             log.exception("unhandled error on POST %s", scope["path"])
             response = error_response(500, "internal_error", "an internal error occurred")
