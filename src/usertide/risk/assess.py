@@ -11,7 +11,7 @@ import msgspec
 from usertide.engine.base import Reason
 from usertide.risk.config import RiskConfig
 from usertide.risk.features import LoginFeatures
-from usertide.risk.history import LoginHistory
+from usertide.risk.history import Count, LoginHistory
 from usertide.risk.likelihood import log_likelihood_ratio
 from usertide.risk.population import Population
 from usertide.risk.signals import (
@@ -19,7 +19,6 @@ from usertide.risk.signals import (
     impossible_travel,
     is_hosting,
     recent_failures,
-    utc_hour,
 )
 
 ACTIONS = {"low": "allow", "medium": "challenge", "high": "deny"}
@@ -50,8 +49,10 @@ def assess(
     population: Population,
     network: NetworkActivity,
     config: RiskConfig,
+    found: list[Count | None] | None = None,
 ) -> Assessment:
-    log_lr, seen = log_likelihood_ratio(login, history, population, config.smoothing)
+    """``found``: see ``log_likelihood_ratio`` (the engine learns with it)."""
+    log_lr, seen = log_likelihood_ratio(login, history, population, config.smoothing, found=found)
     weights = config.weights
     reasons: list[Reason] = []
     z = config.bias + config.lr_weight * log_lr
@@ -124,7 +125,7 @@ def assess(
         )
     if login.automation:
         signal("automation", "the browser identifies as automated or headless")
-    hour = utc_hour(login.time)
+    hour = login.hour
     if (
         history.logins >= config.unusual_hour_min_logins
         and hour_share(history, hour) < config.unusual_hour_share

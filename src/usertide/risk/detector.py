@@ -24,10 +24,16 @@ from usertide.events import Event
 from usertide.risk.assess import Assessment, NetworkActivity, assess
 from usertide.risk.config import RiskConfig
 from usertide.risk.features import LoginFeatures, login_features
-from usertide.risk.history import MAX_FAILURES, MAX_PENDING, LoginHistory, Pending, learn
+from usertide.risk.history import (
+    MAX_FAILURES,
+    MAX_PENDING,
+    Count,
+    LoginHistory,
+    Pending,
+    learn,
+)
 from usertide.risk.likelihood import compact_levels
 from usertide.risk.population import Population
-from usertide.risk.signals import place_of, utc_hour
 
 FEEDBACK_EVENT = "$login_feedback"
 NETWORK_SCRATCH = "network_activity"
@@ -132,13 +138,16 @@ class LoginRisk(Processor[LoginHistory]):
             return ()
         login = login_features(event)
         network = user.scratch.get(NETWORK_SCRATCH) or NetworkActivity()
-        result = self._given(event) or assess(login, state, self.population, network, self.config)
+        found: list[Count | None] = []  # what the likelihood found, for learning
+        result = self._given(event) or assess(
+            login, state, self.population, network, self.config, found
+        )
         if not login.success:
             state.failures.append(login.time)
             if len(state.failures) > MAX_FAILURES:
                 del state.failures[0]
         elif result.level == "low":
-            self._learn(state, login)
+            self._learn(state, login, found)
         else:
             state.pending.append(
                 Pending(
@@ -146,8 +155,8 @@ class LoginRisk(Processor[LoginHistory]):
                     time=login.time,
                     network=login.network,
                     agent=login.agent,
-                    hour=utc_hour(login.time),
-                    place=place_of(login),
+                    hour=login.hour,
+                    place=login.place,
                 )
             )
             if len(state.pending) > MAX_PENDING:
@@ -195,15 +204,16 @@ class LoginRisk(Processor[LoginHistory]):
         except msgspec.ValidationError:
             return None
 
-    def _learn(self, state: LoginHistory, login: LoginFeatures) -> None:
+    def _learn(self, state: LoginHistory, login: LoginFeatures, found: list[Count | None]) -> None:
         learn(
             state,
             compact_levels(login.network, login.agent),
             login.time,
-            utc_hour(login.time),
-            place_of(login),
+            login.hour,
+            login.place,
             login.country,
             login.browser,
+            found,
         )
 
     def _feedback(self, event: Event, state: LoginHistory) -> None:

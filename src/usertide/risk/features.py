@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from usertide.enrich.ip import ip_prefix
 from usertide.events import Event
+from usertide.risk.history import Place
 
 NETWORK_LEVELS = ("country", "network", "prefix")
 AGENT_LEVELS = ("device", "os", "browser", "major", "agent")
@@ -34,6 +35,8 @@ class LoginFeatures(NamedTuple):
     accuracy_km: float
     prefix: str | None
     automation: bool
+    hour: int  # of day, UTC
+    place: Place | None  # where GeoIP puts it, when it does (shared, never changed)
 
 
 def login_features(event: Event) -> LoginFeatures:
@@ -49,32 +52,58 @@ def _features(event: Event) -> LoginFeatures:
     ctx = event.context
     geo = ctx.geo
     device = ctx.device
-    country = geo.country if geo is not None else None
-    owner = (f"AS{geo.asn}" if geo.asn else (geo.as_org or None)) if geo is not None else None
     prefix = _prefix(ctx.ip)
-    os_name = (device.os if device is not None else None) or "?"
-    browser = (device.browser if device is not None else None) or "?"
-    return LoginFeatures(
-        success=login_succeeded(event.properties),
-        time=event.timestamp.timestamp(),
-        network=_network_path(country, owner, prefix),
-        agent=_agent_path(
-            (device.device_type if device is not None else None) or "?",
+    t = event.timestamp.timestamp()
+    # One branch per enrichment rather than a test per field: this runs per sign-in.
+    if geo is not None:
+        country = geo.country
+        owner = f"AS{geo.asn}" if geo.asn else (geo.as_org or None)
+        latitude, longitude = geo.latitude, geo.longitude
+        accuracy = geo.accuracy_km or 50.0
+        place = (
+            Place(time=t, latitude=latitude, longitude=longitude, accuracy_km=accuracy,
+                  country=country)
+            if latitude is not None and longitude is not None
+            else None
+        )  # fmt: skip
+        country_name, city, as_org = geo.country_name, geo.city, geo.as_org
+    else:
+        country = owner = latitude = longitude = place = None
+        country_name = city = as_org = None
+        accuracy = 1000.0
+    if device is not None:
+        os_name = device.os or "?"
+        browser = device.browser or "?"
+        agent = _agent_path(
+            device.device_type or "?",
             os_name,
             browser,
-            (device.browser_version if device is not None else None) or "?",
+            device.browser_version or "?",
             ctx.user_agent or "",
-        ),
+        )
+        shown: str | None = f"{browser} on {os_name}"
+        automation = device.is_bot or device.is_headless or device.is_automation
+    else:
+        agent = _agent_path("?", "?", "?", "?", ctx.user_agent or "")
+        shown = None
+        automation = False
+    return LoginFeatures(
+        success=login_succeeded(event.properties),
+        time=t,
+        network=_network_path(country, owner, prefix),
+        agent=agent,
         country=country,
-        country_name=geo.country_name if geo is not None else None,
-        city=geo.city if geo is not None else None,
-        network_owner=geo.as_org if geo is not None else None,
-        browser=f"{browser} on {os_name}" if device is not None else None,
-        latitude=geo.latitude if geo is not None else None,
-        longitude=geo.longitude if geo is not None else None,
-        accuracy_km=(geo.accuracy_km or 50.0) if geo is not None else 1000.0,
+        country_name=country_name,
+        city=city,
+        network_owner=as_org,
+        browser=shown,
+        latitude=latitude,
+        longitude=longitude,
+        accuracy_km=accuracy,
         prefix=prefix,
-        automation=bool(device and (device.is_bot or device.is_headless or device.is_automation)),
+        automation=bool(automation),
+        hour=int(t // 3600) % 24,
+        place=place,
     )
 
 

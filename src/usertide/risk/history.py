@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import msgspec
@@ -72,6 +72,10 @@ class LoginHistory(msgspec.Struct, array_like=True):
     browsers: list[str] = msgspec.field(default_factory=list)
 
 
+# In a likelihood's ``found``: a level it did not search (its parent was unknown).
+UNSEARCHED = Count(key="", milli=0, last=0)
+
+
 def decay(weight: float, since: float, now: float) -> float:
     if now <= since:
         return weight
@@ -97,8 +101,10 @@ def learn(
     place: Place | None,
     country: str | None,
     browser: str | None,
+    found: Sequence[Count | None] = (),
 ) -> None:
-    """Add one trusted sign-in to the history (``levels``: level and compact key)."""
+    """Add one trusted sign-in to the history (``levels``: level and compact key;
+    ``found``: what the likelihood found of each, if it has just looked)."""
     factor = decay(1.0, history.updated, now) if history.updated else 1.0
     history.total = history.total * factor + 1.0
     hours = history.hours or [0] * 24
@@ -109,8 +115,15 @@ def learn(
     history.hours = hours
     history.updated = max(history.updated, now)
     history.logins += 1
-    for level, compact in levels:
-        _add(history.levels.setdefault(level, []), compact, now, CAPACITY[level])
+    searched = len(found)
+    for i, (level, compact) in enumerate(levels):
+        hint = found[i] if i < searched else UNSEARCHED
+        if hint is None:  # the user has no count of it: a new one
+            _append(history.levels.setdefault(level, []), compact, now, CAPACITY[level])
+        elif hint is UNSEARCHED:
+            _add(history.levels.setdefault(level, []), compact, now, CAPACITY[level])
+        else:
+            _bump(hint, now)
     if place is not None:
         history.last_place = place
     if country and country not in history.countries:
@@ -122,12 +135,22 @@ def learn(
 def _add(counts: list[Count], key: str | int, now: float, capacity: int) -> None:
     for count in counts:
         if count.key == key:
-            weight = count.milli / 1000.0
-            if now > count.last:  # decay(), inlined: this runs for every level learned
-                weight *= math.exp(-DECAY_PER_SECOND * (now - count.last))
-            count.milli = round((weight + 1.0) * 1000)
-            count.last = max(count.last, int(now))
+            _bump(count, now)
             return
+    _append(counts, key, now, capacity)
+
+
+def _bump(count: Count, now: float) -> None:
+    milli: float = count.milli
+    if now > count.last:  # decay(), inlined: this runs for every level learned
+        milli *= math.exp(-DECAY_PER_SECOND * (now - count.last))
+    count.milli = int(milli + 1000.5)  # + one sign-in, rounded
+    second = int(now)
+    if second > count.last:
+        count.last = second
+
+
+def _append(counts: list[Count], key: str | int, now: float, capacity: int) -> None:
     counts.append(Count(key=key, milli=1000, last=int(now)))
     if len(counts) > capacity:
         counts.remove(min(counts, key=lambda c: decay(c.weight, c.last, now)))

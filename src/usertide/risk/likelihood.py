@@ -18,7 +18,14 @@ from functools import lru_cache
 from typing import Any
 
 from usertide.risk.features import AGENT_LEVELS, NETWORK_LEVELS, LoginFeatures
-from usertide.risk.history import DECAY_PER_SECOND, LoginHistory, compact_key, total_weight
+from usertide.risk.history import (
+    DECAY_PER_SECOND,
+    UNSEARCHED,
+    Count,
+    LoginHistory,
+    compact_key,
+    total_weight,
+)
 from usertide.risk.population import VOCABULARY, Population
 
 
@@ -90,32 +97,49 @@ def log_likelihood_ratio(
     population: Population,
     smoothing: float,
     floor: float = -1.5,
+    found: list[Count | None] | None = None,
 ) -> tuple[float, dict[str, float]]:
-    """The log-likelihood ratio, and the user's decayed weight of each level's value."""
+    """The log-likelihood ratio, and the user's decayed weight of each level's value.
+
+    ``found`` (when given) receives, per level in ``compact_levels`` order, the user's
+    count of the value, ``None`` when the user has none, or ``UNSEARCHED``: learning
+    from the same sign-in then needs no second search.
+    """
     now = login.time
     total = total_weight(history, now)
     user_levels = history.levels
-    log = math.log
+    exp = math.exp
+    decay = -DECAY_PER_SECOND
     weights: dict[str, float] = {}
     result = 0.0
     for chain in _population_chains(population, login.network, login.agent):
         parent_weight = total
-        chain_total = 0.0
+        ratio = 1.0  # the product of the levels' likelihood ratios: one log per chain
         for level, compact, p_pop, _ in chain:
+            if parent_weight <= 0.0:
+                # The user has never used the parent: this level's weight is clamped to
+                # 0, its ratio is p_pop·μ / (μ·p_pop) = 1, and so are the ones below.
+                weights[level] = 0.0
+                if found is not None:
+                    found.append(UNSEARCHED)
+                continue
             weight = 0.0
-            if parent_weight > 0.0:  # else the weight is clamped to 0 whatever it is
-                for count in user_levels.get(level, ()):
-                    if count.key == compact:  # decay(), inlined: the hot path
-                        weight = count.milli / 1000.0
-                        if now > count.last:
-                            weight *= math.exp(-DECAY_PER_SECOND * (now - count.last))
-                        break
-                if weight > parent_weight:
-                    weight = parent_weight
-            log_ratio = log(p_pop * (parent_weight + smoothing) / (weight + smoothing * p_pop))
+            match: Count | None = None
+            for count in user_levels.get(level, ()):
+                if count.key == compact:  # decay(), inlined: the hot path
+                    match = count
+                    weight = count.milli / 1000.0
+                    if now > count.last:
+                        weight *= exp(decay * (now - count.last))
+                    break
+            if weight > parent_weight:
+                weight = parent_weight
+            if found is not None:
+                found.append(match)
+            ratio *= p_pop * (parent_weight + smoothing) / (weight + smoothing * p_pop)
             weights[level] = weight
-            chain_total += log_ratio
             parent_weight = weight
+        chain_total = math.log(ratio)
         # Familiar values on one hierarchy may not cancel strong evidence on the other
         # (an attacker with the victim's browser model from abroad): each chain can
         # lower the total by at most ``floor`` nats.

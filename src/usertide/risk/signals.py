@@ -8,7 +8,7 @@ from functools import lru_cache
 from usertide.engine.base import Reason
 from usertide.risk.config import RiskConfig
 from usertide.risk.features import LoginFeatures
-from usertide.risk.history import LoginHistory, Place
+from usertide.risk.history import LoginHistory
 
 EARTH_RADIUS_KM = 6371.0
 
@@ -20,23 +20,11 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-def place_of(login: LoginFeatures) -> Place | None:
-    if login.latitude is None or login.longitude is None:
-        return None
-    return Place(
-        time=login.time,
-        latitude=login.latitude,
-        longitude=login.longitude,
-        accuracy_km=login.accuracy_km,
-        country=login.country,
-    )
-
-
 def impossible_travel(
     login: LoginFeatures, history: LoginHistory, config: RiskConfig
 ) -> Reason | None:
     last = history.last_place
-    here = place_of(login)
+    here = login.place
     if last is None or here is None:
         return None
     distance = haversine_km(last.latitude, last.longitude, here.latitude, here.longitude)
