@@ -142,7 +142,7 @@ METHOD = """\
   so the ratio shows what answering with a score costs. Each run is split in halves
   taken in the order risk API, baseline, baseline, risk API. The engine rows run in a
   fresh subprocess: `Engine.apply` over ~60k sign-ins normalized and enriched before the
-  clock starts (`gc.freeze()` after building them, as the service does at start),
+  clock starts (then the service's GC settings, `tune_gc`: freeze, young threshold 50,000),
   against the one-class SVM baseline's score + learn over the same sign-ins. State sizes
   are msgpack bytes of each account's `login_risk` slot and of its whole state after
   that run. Detection quality is a section of its own (below the notes).

@@ -61,6 +61,11 @@ class Engine:
         self.deleted: set[str] = set()
         self.new_aliases: dict[str, str] = {}
         self.offset = 0
+        # What apply() walks for every event, looked up once.
+        self._plan = [(p, p.name) for p in self.processors]
+        self._keyed_plan = [
+            (p, keyed_key(p.name, ""), self._keyed_codecs[p.name]) for p in self.keyed
+        ]
 
     # -- loading ---------------------------------------------------------------
     def restore(self, offset: int, states: Any, aliases: dict[str, str]) -> None:
@@ -75,29 +80,32 @@ class Engine:
             return []  # already applied before the checkpoint we resumed from
         scratch: dict[str, Any] = {}
         outputs: list[Output] = []
-        for keyed in self.keyed:
+        dirty = self.dirty
+        for keyed, prefix, codec in self._keyed_plan:
             sub_key = keyed.key(event)
             if sub_key is None:
                 continue
-            key = keyed_key(keyed.name, sub_key)
-            keyed_state = self._state(key, self._keyed_codecs[keyed.name])
+            key = prefix + sub_key
+            keyed_state = self._state(key, codec)
             keyed_state.scratch = scratch
             produced = keyed.process(event, keyed_state.slots[keyed.name], keyed_state)
             if produced:
                 outputs.extend(produced)
-            self.dirty.add(key)
+            dirty.add(key)
         route = self.identity.route(event, self._known_users_if_alias(event))
-        state = self._state(route.key)
+        user_key = route.key
+        state = self._state(user_key)
         if route.merge_from is not None:
             self._merge(state, route.merge_from)
         if route.new_alias is not None:
             self.new_aliases[route.new_alias[0]] = route.new_alias[1]
         state.scratch = scratch
-        for processor in self.processors:
-            produced = processor.process(event, state.slots[processor.name], state)
+        slots = state.slots
+        for processor, name in self._plan:
+            produced = processor.process(event, slots[name], state)
             if produced:
                 outputs.extend(produced)
-        self.dirty.add(route.key)
+        dirty.add(user_key)
         if event.offset is not None:
             self.offset = event.offset
         if len(self.hot) > self.hot_capacity:

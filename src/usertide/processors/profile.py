@@ -56,7 +56,8 @@ class Profile(Processor[ProfileState]):
             _push_bounded(state.anonymous_ids, event.anonymous_id, MAX_ANONYMOUS_IDS)
         if not state.first_seen or t < state.first_seen:
             state.first_seen = t
-        state.last_seen = max(state.last_seen, t)
+        if t > state.last_seen:
+            state.last_seen = t
         state.events += 1
         _count(state.event_counts, event_label(event))
         device = event.context.device
@@ -154,8 +155,11 @@ def _place_label(city: str | None, region: str | None, country: str) -> str:
 def _see(seen: list[Seen], label: str, t: float, n: int = 1, first: float | None = None) -> None:
     for item in seen:
         if item.label == label:
-            item.last = max(item.last, t)
-            item.first = min(item.first, first if first is not None else t)
+            if t > item.last:
+                item.last = t
+            earliest = first if first is not None else t
+            if earliest < item.first:
+                item.first = earliest
             item.count += n
             return
     seen.append(Seen(label=label, first=first if first is not None else t, last=t, count=n))

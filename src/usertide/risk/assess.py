@@ -85,52 +85,53 @@ def assess(
             )
         )
 
-    def signal(code: str, message: str, data: dict[str, Any] | None = None) -> None:
-        nonlocal z
-        z += weights.get(code, 0.0)
-        reasons.append(Reason(code=code, message=message, data=data or {}))
+    signals: list[Reason] = []  # each adds its weight to the log-odds, below
 
     travel = impossible_travel(login, history, config) if login.success else None
     if travel is not None:
-        z += weights["impossible_travel"]
-        reasons.append(travel)
+        signals.append(travel)
     failures = recent_failures(history, login.time, config.failure_window)
     if failures >= config.user_failures:
-        signal(
+        _signal(
+            signals,
             "brute_force",
             f"{failures} failed sign-in attempts on this account in the "
             f"last {config.failure_window / 60:.0f} minutes",
             {"failures": failures},
         )
     if network.failures >= config.network_failures:
-        signal(
+        _signal(
+            signals,
             "network_brute_force",
             f"{network.failures} failed attempts from this network "
             f"in the last {config.failure_window / 60:.0f} minutes",
             {"failures": network.failures},
         )
     if network.users >= config.stuffing_users:
-        signal(
+        _signal(
+            signals,
             "credential_stuffing",
             f"{network.users} different accounts tried from this "
             f"network in the last {config.stuffing_window / 60:.0f} minutes",
             {"accounts": network.users},
         )
     if is_hosting(login.network_owner, config):
-        signal(
+        _signal(
+            signals,
             "hosting_network",
             f"the address belongs to {login.network_owner}, a hosting "
             "or VPN provider, not a home or mobile network",
             {"owner": login.network_owner},
         )
     if login.automation:
-        signal("automation", "the browser identifies as automated or headless")
+        _signal(signals, "automation", "the browser identifies as automated or headless")
     hour = login.hour
     if (
         history.logins >= config.unusual_hour_min_logins
         and hour_share(history, hour) < config.unusual_hour_share
     ):
-        signal(
+        _signal(
+            signals,
             "unusual_hour",
             f"an unusual time for this account ({hour:02d}:00 UTC)",
             {"hour_utc": hour},
@@ -141,11 +142,15 @@ def assess(
         and login.country
         and population.probability("country", login.network[0], None, "") < 0.002
     ):
-        signal(
+        _signal(
+            signals,
             "rare_network",
             f"few sign-ins to this site come from {login.country_name or login.country}",
         )
 
+    for reason in signals:
+        z += weights.get(reason.code, 0.0)
+        reasons.append(reason)
     score = 1.0 / (1.0 + math.exp(-z))
     level = "high" if score >= config.high else "medium" if score >= config.medium else "low"
     return Assessment(
@@ -155,6 +160,12 @@ def assess(
         reasons=tuple(reasons),
         log_lr=round(log_lr, 3),
     )
+
+
+def _signal(
+    signals: list[Reason], code: str, message: str, data: dict[str, Any] | None = None
+) -> None:
+    signals.append(Reason(code=code, message=message, data=data or {}))
 
 
 def _names(items: list[str]) -> str:
