@@ -15,6 +15,7 @@ from usertide.store.base import Store
 
 KeyKind = Literal["admin", "write"]
 _PREFIX: dict[KeyKind, str] = {"admin": "uta_", "write": "utw_"}
+VALID_CACHE = 64
 
 
 def digest(key: str) -> str:
@@ -34,6 +35,9 @@ class KeyRing:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._digests: dict[KeyKind, dict[str, str]] = {"admin": {}, "write": {}}
+        # Keys recently found valid, so a busy collector hashes each key once rather
+        # than once per request; bounded, and emptied whenever the keys change.
+        self._valid: dict[tuple[KeyKind, str], str] = {}
 
     def ensure(self, kind: KeyKind, configured: str | None) -> str | None:
         """Register the configured key, or generate one if there is none of this kind.
@@ -47,14 +51,21 @@ class KeyRing:
             created = generate(kind)
             self.store.put_key(key_id(created), kind, digest(created))
         self._digests[kind] = self.store.keys(kind)
+        self._valid.clear()
         return created
 
     def check(self, kind: KeyKind, key: str | None) -> str | None:
         """The key's id if ``key`` is a valid key of ``kind``, else ``None``."""
         if not key:
             return None
+        known = self._valid.get((kind, key))
+        if known is not None:
+            return known
         candidate = digest(key)
         for kid, stored in self._digests[kind].items():
             if hmac.compare_digest(candidate, stored):
+                if len(self._valid) >= VALID_CACHE:
+                    self._valid.clear()
+                self._valid[(kind, key)] = kid
                 return kid
         return None

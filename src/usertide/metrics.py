@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -25,6 +30,7 @@ LATENCY_BUCKETS = (
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         r = self.registry
         self.events_received = Counter(
             "usertide_events_received", "Events received by the collector", ["source"], registry=r
@@ -100,3 +106,13 @@ class Metrics:
         self.engine_outputs = Counter(
             "usertide_engine_outputs", "Outputs produced by the engine", ["kind"], registry=r
         )
+
+    def child(self, metric: M, *labels: str) -> M:
+        """``metric.labels(*labels)``, remembered: ``labels()`` takes a lock and builds
+        its key on every call, which the ingestion path would pay per request. Label
+        values here come from small fixed sets (protocols, routes, reasons, codes)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found  # type: ignore[return-value]
