@@ -305,7 +305,7 @@ def _alerts(console: Console, server: BackgroundServer, truth: GroundTruth) -> N
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         console.print(
             f"  [dim]to[/dim] {escape(str(message['To']))}  [dim]subject[/dim] "
-            f"{escape(str(message['Subject']))}"
+            f"{escape(str(message['Subject']).strip())}"
         )
     console.print(
         f"[dim]{len(truth.bot_anonymous_ids)} scraper visits were planted; bot "

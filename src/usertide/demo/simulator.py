@@ -37,6 +37,9 @@ from usertide.demo.sessions import SessionPlan, TimedEvent, build_session
 
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
+# Sign-ins a takeover victim makes before the attack. The risk model trusts a profile in
+# proportion to its history (one sign-in says little about where a user signs in from).
+VICTIM_HISTORY = 4
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEVER = 1 << 62
 # Relative traffic by local hour: quiet nights, a lunch bump, the evening peak.
@@ -95,7 +98,8 @@ class Simulation:
             visits = self._plan_user(user, user in victims, rng)
             plans.extend(visits)
             if user in victims:
-                takeover_plans.append(self._plan_takeover(user, visits[0].start_ms, rng))
+                after = visits[VICTIM_HISTORY - 1].start_ms
+                takeover_plans.append(self._plan_takeover(user, after, rng))
         share = min(max(config.bot_share, 0.0), 0.99)
         bot_plans = [self._plan_bot(rng) for _ in range(round(len(plans) * share / (1 - share)))]
         plans.extend(bot_plans)
@@ -179,21 +183,29 @@ class Simulation:
         days = self._days_touched()
         if user.returning or victim:
             count = 2 + min(int(rng.expovariate(0.5)), 6)
+            if victim:
+                count = max(count, VICTIM_HISTORY + 1)
             # Returning means coming back on other days: spread the first visits out.
             chosen = rng.sample(range(days), min(count, days))
             chosen += [rng.randrange(days) for _ in range(count - len(chosen))]
         else:
             chosen = [rng.randrange(days)]
         starts = sorted(self._visit_start(day, user.network.utc_offset, rng) for day in chosen)
-        if victim:  # the victim needs a sign-in history before the attack
-            starts[0] = min(starts[0], self._start_ms + (self._end_ms - self._start_ms) // 3)
+        if victim:
+            # An established account: its first sign-ins fall in the first half of the
+            # window, so that the attack comes after a history (a real shop's accounts
+            # have months of it; the demo has days).
+            half = self._start_ms + (self._end_ms - self._start_ms) // 2
+            for i in range(VICTIM_HISTORY):
+                starts[i] = min(starts[i], rng.randrange(self._start_ms, half))
+            starts.sort()
         visits: list[SessionPlan] = []
         identified = False
         remembered: set[str] = set()  # browsers holding the user's login cookie
         for number, start in enumerate(starts):
             device = user.devices[0 if rng.random() < 0.7 else -1]
             signed_in = device.anonymous_id in remembered and rng.random() < 0.7
-            if victim and number == 0:
+            if victim and number < VICTIM_HISTORY:
                 login = True
             else:
                 login = user.has_account and not signed_in and rng.random() < 0.45
@@ -236,10 +248,11 @@ class Simulation:
             pages=rng.randint(30, 130),
         )
 
-    def _plan_takeover(self, user: User, first_visit_ms: int, rng: Random) -> SessionPlan:
+    def _plan_takeover(self, user: User, history_ms: int, rng: Random) -> SessionPlan:
+        """The attack, some time after the victim's sign-in history (``history_ms``)."""
         network = rng.choice([n for n in ATTACKER_NETWORKS if n.country != user.network.country])
         browser = _unfamiliar_browser(user, rng)
-        earliest = first_visit_ms + 2 * _HOUR_MS
+        earliest = history_ms + 2 * _HOUR_MS
         latest = max(earliest, self._end_ms - _HOUR_MS // 2)
         return SessionPlan(
             kind="takeover",

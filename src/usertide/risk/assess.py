@@ -76,6 +76,12 @@ def assess(
                 data={"device": login.browser, "previous": list(history.browsers)},
             )
         )
+        if len(reasons) == 2:
+            # A new country and a new device at once: how account takeovers look, and
+            # trips seldom do (a new phone bought abroad is rarer than either alone). The
+            # likelihood weighs each by the history behind it; this adds what a short
+            # history cannot say yet.
+            z += weights.get("new_country_and_device", 0.0)
     elif known and seen["network"] < 0.05 and not reasons:
         reasons.append(
             Reason(

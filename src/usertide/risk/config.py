@@ -44,6 +44,7 @@ HOSTING_NETWORKS: tuple[str, ...] = (
     "datacenter",
     "data center",
     "vpn",
+    "proton",  # Proton VPN's exits are announced as "Proton AG"
 )
 
 LOGIN_EVENT_NAMES: tuple[str, ...] = (
@@ -83,5 +84,7 @@ class RiskConfig(msgspec.Struct, kw_only=True, frozen=True):
             "unusual_hour": 0.8,
             "automation": 2.0,
             "rare_network": 1.0,
+            # added when a known account signs in from a new country with a new device
+            "new_country_and_device": 1.5,
         }
     )
