@@ -116,14 +116,22 @@ def learn(
     history.updated = max(history.updated, now)
     history.logins += 1
     searched = len(found)
+    second = int(now)
+    last_at = -1  # counts learned together decay together: one factor per distinct time
+    factor = 1.0
     for i, (level, compact) in enumerate(levels):
         hint = found[i] if i < searched else UNSEARCHED
         if hint is None:  # the user has no count of it: a new one
             _append(history.levels.setdefault(level, []), compact, now, CAPACITY[level])
         elif hint is UNSEARCHED:
             _add(history.levels.setdefault(level, []), compact, now, CAPACITY[level])
-        else:
-            _bump(hint, now)
+        else:  # _bump(), inlined
+            if hint.last != last_at:
+                last_at = hint.last
+                factor = math.exp(-DECAY_PER_SECOND * (now - last_at)) if now > last_at else 1.0
+            hint.milli = int(hint.milli * factor + 1000.5)
+            if second > hint.last:
+                hint.last = second
     if place is not None:
         history.last_place = place
     if country and country not in history.countries:

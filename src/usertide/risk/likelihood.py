@@ -112,6 +112,10 @@ def log_likelihood_ratio(
     decay = -DECAY_PER_SECOND
     weights: dict[str, float] = {}
     result = 0.0
+    # The levels of one sign-in were last seen together: one decay factor per distinct
+    # time, not per level.
+    last_at = -1
+    factor = 1.0
     for chain in _population_chains(population, login.network, login.agent):
         parent_weight = total
         ratio = 1.0  # the product of the levels' likelihood ratios: one log per chain
@@ -128,9 +132,10 @@ def log_likelihood_ratio(
             for count in user_levels.get(level, ()):
                 if count.key == compact:  # decay(), inlined: the hot path
                     match = count
-                    weight = count.milli / 1000.0
-                    if now > count.last:
-                        weight *= exp(decay * (now - count.last))
+                    if count.last != last_at:
+                        last_at = count.last
+                        factor = exp(decay * (now - last_at)) if now > last_at else 1.0
+                    weight = count.milli / 1000.0 * factor
                     break
             if weight > parent_weight:
                 weight = parent_weight
