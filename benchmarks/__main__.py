@@ -27,6 +27,7 @@ from benchmarks import (
     bench_memory,
     bench_parse,
     bench_single,
+    bench_stages,
 )
 from benchmarks.common import ROOT, Context, Row, log, machine, make_tmp, remove_tmp
 
@@ -34,6 +35,7 @@ from benchmarks.common import ROOT, Context, Row, log, machine, make_tmp, remove
 BENCHMARKS: list[ModuleType] = [
     bench_loadgen,
     bench_parse,
+    bench_stages,
     bench_batch,
     bench_single,
     bench_lag,
@@ -126,6 +128,13 @@ METHOD = """\
   neither enriches nor feeds an engine: it does strictly less work than usertide.
 - **Parse ceiling**: the same bodies decoded with msgspec and normalized by
   `SegmentProtocol.parse` in the benchmark process, one core, nothing stored.
+- **Pipeline stages** (`benchmarks/bench_stages.py`): 100k demo-shop events (bodies of
+  100) through each stage of the embedded pipeline in turn, in a fresh process, each
+  stage timed alone with `process_time` (DuckDB's threads included): parse, enrich,
+  encode for the log, decode from it, DuckDB load (2,000 per commit), the engine with
+  the service's five processors. No HTTP and no threads competing: floors. Their sums
+  give the most one process can take, and what an engine process alone could take if
+  collectors ran in processes of their own.
 - **Engine lag**: the server's `usertide_engine_lag_seconds` histogram (commit to
   processed, one observation per committed group), differenced over the run, quantiles
   interpolated within buckets (PromQL `histogram_quantile`); and `engine.lag_events`
