@@ -132,7 +132,8 @@ METHOD = """\
   100) through each stage of the embedded pipeline in turn, in a fresh process, each
   stage timed alone with `process_time` (DuckDB's threads included): parse, enrich,
   encode for the log, decode from it, DuckDB load (2,000 per commit), the engine with
-  the service's five processors. No HTTP and no threads competing: floors. Their sums
+  the service's five processors; the service's GC settings, each stage's inputs frozen
+  out of the collector. No HTTP and no threads competing: floors. Their sums
   give the most one process can take, and what an engine process alone could take if
   collectors ran in processes of their own.
 - **Engine lag**: the server's `usertide_engine_lag_seconds` histogram (commit to
