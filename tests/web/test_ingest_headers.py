@@ -12,8 +12,8 @@ def _basic(text: str) -> str:
     return "Basic " + base64.b64encode(text.encode()).decode()
 
 
-def test_basic_username_is_parsed_and_remembered_consistently() -> None:
-    for _ in range(2):  # the second time from the cache
+def test_basic_username_is_parsed_consistently() -> None:
+    for _ in range(2):
         assert _basic_username(_basic("utw_key:")) == "utw_key"
         assert _basic_username("basic " + base64.b64encode(b"k2:pw").decode()) == "k2"
         assert _basic_username(_basic(":only-password")) is None

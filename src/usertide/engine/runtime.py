@@ -128,7 +128,7 @@ class EmbeddedRuntime:
             self._progress.notify_all()
         if outputs:
             for output in outputs:
-                self.metrics.engine_outputs.labels(type(output).__name__).inc()
+                self.metrics.child(self.metrics.engine_outputs, type(output).__name__).inc()
             for subscriber in self._subscribers:
                 try:
                     subscriber(outputs)
@@ -153,8 +153,8 @@ class EmbeddedRuntime:
                     self.engine.requeue(commit)
                 raise
         latency = self.metrics.checkpoint_latency
-        latency.labels("collect").observe(collected - started)
-        latency.labels("write").observe(time.perf_counter() - collected)
+        self.metrics.child(latency, "collect").observe(collected - started)
+        self.metrics.child(latency, "write").observe(time.perf_counter() - collected)
         self._last_checkpoint = time.monotonic()
         self.metrics.engine_users.set(self.engine.user_count())
 

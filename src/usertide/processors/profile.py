@@ -153,16 +153,16 @@ def _place_label(city: str | None, region: str | None, country: str) -> str:
 
 
 def _see(seen: list[Seen], label: str, t: float, n: int = 1, first: float | None = None) -> None:
+    earliest = first if first is not None else t
     for item in seen:
         if item.label == label:
             if t > item.last:
                 item.last = t
-            earliest = first if first is not None else t
             if earliest < item.first:
                 item.first = earliest
             item.count += n
             return
-    seen.append(Seen(label=label, first=first if first is not None else t, last=t, count=n))
+    seen.append(Seen(label=label, first=earliest, last=t, count=n))
     if len(seen) > MAX_SEEN:
         # Forget the one seen least recently.
         seen.remove(min(seen, key=lambda s: s.last))

@@ -58,7 +58,9 @@ def assess(
     z = config.bias + config.lr_weight * log_lr
     known = history.logins > 0
 
-    if known and seen["country"] < 0.05 and login.country:
+    new_country = known and seen["country"] < 0.05 and bool(login.country)
+    new_device = known and seen["browser"] < 0.05 and bool(login.browser)
+    if new_country:
         reasons.append(
             Reason(
                 code="new_country",
@@ -67,7 +69,7 @@ def assess(
                 data={"country": login.country, "previous": list(history.countries)},
             )
         )
-    if known and seen["browser"] < 0.05 and login.browser:
+    if new_device:
         reasons.append(
             Reason(
                 code="new_device",
@@ -76,11 +78,10 @@ def assess(
                 data={"device": login.browser, "previous": list(history.browsers)},
             )
         )
-        if len(reasons) == 2:
-            # A new country and a new device at once: how account takeovers look, and
-            # trips seldom do (a new phone bought abroad is rarer than either alone). The
-            # likelihood weighs each by the history behind it; this adds what a short
-            # history cannot say yet.
+        if new_country:
+            # Both at once: how account takeovers look, and trips seldom do (a new
+            # phone bought abroad is rarer than either alone). The likelihood weighs each
+            # by the history behind it; this adds what a short history cannot say yet.
             z += weights.get("new_country_and_device", 0.0)
     elif known and seen["network"] < 0.05 and not reasons:
         reasons.append(

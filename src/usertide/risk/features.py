@@ -102,9 +102,14 @@ def _features(event: Event) -> LoginFeatures:
         accuracy_km=accuracy,
         prefix=prefix,
         automation=bool(automation),
-        hour=int(t // 3600) % 24,
+        hour=utc_hour(t),
         place=place,
     )
+
+
+def utc_hour(t: float) -> int:
+    """The hour of day (UTC) of a Unix time (UTC days have 86,400 s)."""
+    return int(t // 3600) % 24
 
 
 def login_succeeded(properties: dict[str, Any]) -> bool:

@@ -125,13 +125,11 @@ def learn(
             _append(history.levels.setdefault(level, []), compact, now, CAPACITY[level])
         elif hint is UNSEARCHED:
             _add(history.levels.setdefault(level, []), compact, now, CAPACITY[level])
-        else:  # _bump(), inlined
+        else:
             if hint.last != last_at:
                 last_at = hint.last
-                factor = math.exp(-DECAY_PER_SECOND * (now - last_at)) if now > last_at else 1.0
-            hint.milli = int(hint.milli * factor + 1000.5)
-            if second > hint.last:
-                hint.last = second
+                factor = decay(1.0, last_at, now)
+            _bump(hint, factor, second)
     if place is not None:
         history.last_place = place
     if country and country not in history.countries:
@@ -143,17 +141,14 @@ def learn(
 def _add(counts: list[Count], key: str | int, now: float, capacity: int) -> None:
     for count in counts:
         if count.key == key:
-            _bump(count, now)
+            _bump(count, decay(1.0, count.last, now), int(now))
             return
     _append(counts, key, now, capacity)
 
 
-def _bump(count: Count, now: float) -> None:
-    milli: float = count.milli
-    if now > count.last:  # decay(), inlined: this runs for every level learned
-        milli *= math.exp(-DECAY_PER_SECOND * (now - count.last))
-    count.milli = int(milli + 1000.5)  # + one sign-in, rounded
-    second = int(now)
+def _bump(count: Count, factor: float, second: int) -> None:
+    """One more sign-in on ``count``, after decaying it by ``factor`` up to ``second``."""
+    count.milli = int(count.milli * factor + 1000.5)  # rounded
     if second > count.last:
         count.last = second
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from usertide.risk.features import AGENT_LEVELS, NETWORK_LEVELS, LoginFeatures
 from usertide.risk.history import (
-    DECAY_PER_SECOND,
     UNSEARCHED,
     Count,
     LoginHistory,
     compact_key,
+    decay,
     total_weight,
 )
 from usertide.risk.population import VOCABULARY, Population
@@ -108,8 +108,6 @@ def log_likelihood_ratio(
     now = login.time
     total = total_weight(history, now)
     user_levels = history.levels
-    exp = math.exp
-    decay = -DECAY_PER_SECOND
     weights: dict[str, float] = {}
     result = 0.0
     # The levels of one sign-in were last seen together: one decay factor per distinct
@@ -130,11 +128,11 @@ def log_likelihood_ratio(
             weight = 0.0
             match: Count | None = None
             for count in user_levels.get(level, ()):
-                if count.key == compact:  # decay(), inlined: the hot path
+                if count.key == compact:
                     match = count
                     if count.last != last_at:
                         last_at = count.last
-                        factor = exp(decay * (now - last_at)) if now > last_at else 1.0
+                        factor = decay(1.0, last_at, now)
                     weight = count.milli / 1000.0 * factor
                     break
             if weight > parent_weight:

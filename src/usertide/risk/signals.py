@@ -77,11 +77,6 @@ def hour_share(history: LoginHistory, hour: int) -> float:
     return history.hours[hour] / total if total > 0 else 1.0
 
 
-def utc_hour(t: float) -> int:
-    """The hour of day (UTC) of a Unix time (UTC days have 86,400 s)."""
-    return int(t // 3600) % 24
-
-
 def _ago(seconds: float) -> str:
     seconds = max(seconds, 0.0)
     if seconds < 3600:

@@ -77,22 +77,11 @@ def _headers(request: Request) -> dict[str, str]:
 def _basic_username(header: str | None) -> str | None:
     if not header or header[:6].lower() != "basic ":
         return None
-    known = _BASIC_CACHE.get(header)
-    if known is not None:
-        return known or None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    username = decoded.split(":", 1)[0]
-    if len(_BASIC_CACHE) >= 256:
-        _BASIC_CACHE.clear()
-    _BASIC_CACHE[header] = username
-    return username or None
-
-
-# Authorization header → its Basic username: SDKs send the same header every time.
-_BASIC_CACHE: dict[str, str] = {}
+    return decoded.split(":", 1)[0] or None
 
 
 def _client_ip(request: Request, headers: dict[str, str], trust_forwarded: bool) -> str | None:

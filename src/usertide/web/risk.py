@@ -47,7 +47,8 @@ async def risk_login(request: Request) -> Response:
     try:
         return await _risk_login(request)
     finally:
-        service.metrics.request_latency.labels("risk.login").observe(time.perf_counter() - started)
+        metrics = service.metrics
+        metrics.child(metrics.request_latency, "risk.login").observe(time.perf_counter() - started)
 
 
 async def _risk_login(request: Request) -> Response:
