@@ -31,6 +31,9 @@ class Settings(msgspec.Struct, kw_only=True):
     max_pending_events: int = 200_000
     load_linger: float = 0.03  # s the loader waits for more under light traffic (commit CPU)
     log_level: str = "info"
+    # Origins whose pages may POST /submit without a write key (comma-separated; off
+    # when empty): the original design's pages sent none.
+    submit_origins: str = ""
     # alerts and notifications
     app_name: str = "usertide"
     public_url: str | None = None  # where links in e-mails point; default http://host:port
@@ -86,6 +89,7 @@ _ENV: dict[str, str] = {
     "USERTIDE_CHECKPOINT_INTERVAL": "checkpoint_interval",
     "USERTIDE_LOAD_LINGER": "load_linger",
     "USERTIDE_LOG_LEVEL": "log_level",
+    "USERTIDE_SUBMIT_ORIGINS": "submit_origins",
     "USERTIDE_APP_NAME": "app_name",
     "USERTIDE_PUBLIC_URL": "public_url",
     "USERTIDE_ADMIN_EMAILS": "admin_emails",

@@ -7,6 +7,7 @@ decoded body here. Parsing is pure: no I/O, no clock other than ``received_at``.
 
 from __future__ import annotations
 
+import base64
 from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ import msgspec
 
 from usertide.capture.errors import ItemError
 from usertide.events import (
+    RAW_LIMIT,
     Event,
     FailedEvent,
     FailureReason,
@@ -80,7 +82,7 @@ def failed_from(
 
 
 def failed_body(
-    reason: FailureReason, message: str, raw: bytes, received_at: datetime, source: str
+    reason: FailureReason, message: str, raw: bytes | str, received_at: datetime, source: str
 ) -> FailedEvent:
     return FailedEvent(
         id=new_id(),
@@ -90,6 +92,15 @@ def failed_body(
         received_at=received_at,
         raw=clip_raw(raw),
     )
+
+
+def raw_text(raw: bytes) -> str:
+    """A body as text for the failed-events store: UTF-8 as it is, anything else (a
+    gzip stream, a binary) as ``base64:`` and its base64, so nothing is mangled."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(raw[: RAW_LIMIT * 3 // 4]).decode("ascii")
 
 
 def new_id() -> str:

@@ -1,6 +1,6 @@
 """The event model shared by capture, log, engine and store."""
 
-from usertide.events.failed import FailedEvent, FailureReason, clip_raw
+from usertide.events.failed import RAW_LIMIT, FailedEvent, FailureReason, clip_raw
 from usertide.events.model import (
     EVENT_TYPES,
     Context,
@@ -16,6 +16,7 @@ from usertide.events.model import (
 
 __all__ = [
     "EVENT_TYPES",
+    "RAW_LIMIT",
     "Context",
     "Device",
     "Event",

@@ -17,6 +17,7 @@ class FailureReason(StrEnum):
     INVALID_TIMESTAMP = "invalid_timestamp"
     UNKNOWN_TYPE = "unknown_type"
     UNPARSEABLE_LINE = "unparseable_line"
+    INVALID_ENCODING = "invalid_encoding"  # bad gzip, base64 or form packing
 
 
 class FailedEvent(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from usertide.service import Service
-from usertide.web import alerts, feedback, ingest, ops, query, risk
+from usertide.web import alerts, feedback, ingest, ops, query, risk, sdkconfig
 from usertide.web.errors import (
     ApiError,
     api_error_handler,
@@ -40,6 +40,7 @@ def create_app(service: Service) -> ASGIApp:
             *alerts.routes(),
             *feedback.routes(),
             *ops.routes(),
+            *sdkconfig.routes(),
         ],
         middleware=[
             # Browsers send events from the site's own origin; credentials are not used.

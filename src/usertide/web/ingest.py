@@ -6,7 +6,6 @@ import base64
 import binascii
 import contextlib
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -24,15 +23,17 @@ from usertide.capture import (
     SegmentProtocol,
     WireProtocol,
 )
-from usertide.capture.base import drop_unstorable, failed_body
+from usertide.capture.base import drop_unstorable, failed_body, raw_text
+from usertide.capture.flat import FlatProtocol
 from usertide.events import FailureReason
 from usertide.log import LogUnavailable
 from usertide.service import Service
+from usertide.web.body import BodyError, BodySpec, decode
 from usertide.web.errors import error_response, json_response
 
-_JSON_TYPES = ("application/json", "text/plain", "application/x-ndjson")
 _SEGMENT = SegmentProtocol()
 _POSTHOG = PostHogProtocol()
+_FLAT = FlatProtocol()
 
 
 class _BodyTooLarge(Exception):
@@ -57,15 +58,6 @@ async def _read_body(request: Request, headers: dict[str, str], limit: int) -> b
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _gunzip(data: bytes, limit: int) -> bytes:
-    # wbits=47 accepts gzip and zlib headers; max_length bounds a decompression bomb.
-    decompressor = zlib.decompressobj(wbits=47)
-    out = decompressor.decompress(data, limit + 1)
-    if len(out) > limit or decompressor.unconsumed_tail:
-        raise _BodyTooLarge
-    return out
 
 
 def _headers(request: Request) -> dict[str, str]:
@@ -103,31 +95,31 @@ async def _ingest(
     settings = service.settings
     received_at = datetime.now(UTC)
     headers = _headers(request)
-    content_type = headers.get("content-type", "application/json").split(";")[0].strip()
-    if content_type.lower() not in _JSON_TYPES:
-        return _reject(
-            service,
-            415,
-            "unsupported_media_type",
-            f"content type '{content_type[:64]}' is not supported; send application/json",
-        )
+    content_type = headers.get("content-type") or "application/json"
     limit = settings.max_batch_bytes
     try:
-        body = await _read_body(request, headers, limit)
-        encoding = headers.get("content-encoding", "").lower()
+        raw = await _read_body(request, headers, limit)
         # (parsing the query string only when it can say so: it costs a few % per request)
-        gzip_js = (
-            b"compression" in request.scope["query_string"]
-            and request.query_params.get("compression") == "gzip-js"
+        compression = (
+            request.query_params.get("compression")
+            if b"compression" in request.scope["query_string"]
+            else None
         )
-        if encoding in ("gzip", "deflate") or gzip_js:
-            body = _gunzip(body, limit)
+        spec = BodySpec(
+            content_type=content_type.split(";")[0].strip().lower(),
+            content_encoding=headers.get("content-encoding", "").strip().lower(),
+            compression=compression,
+        )
+        body = decode(raw, spec, limit)
     except _BodyTooLarge:
         return _reject(
             service, 413, "payload_too_large", f"the request body is larger than {limit} bytes"
         )
-    except zlib.error:
-        return _reject(service, 400, "invalid_compression", "the body is not valid gzip")
+    except BodyError as exc:
+        if exc.reason is not None:
+            failed = failed_body(exc.reason, exc.message, raw_text(raw), received_at, protocol.name)
+            await _keep_failed(service, [failed])
+        return _reject(service, exc.status, exc.code, exc.message)
     if not body.strip():
         return _reject(service, 400, "empty_body", "the request body is empty")
     capture = CaptureRequest(
@@ -159,6 +151,8 @@ async def _ingest(
         return _reject(service, exc.status, exc.code, exc.message, headers=exc.headers)
 
     key_id = service.keys.check("write", parsed.write_key)
+    if key_id is None and protocol is _FLAT and not parsed.write_key:
+        key_id = _keyless_origin(headers.get("origin"), settings.submit_origins)
     if key_id is None:
         message = "a write key is required" if not parsed.write_key else "unknown write key"
         return _reject(service, 401, "invalid_write_key", message)
@@ -197,6 +191,21 @@ async def _keep_failed(service: Service, failed: list[Any]) -> None:
         await service.committer.append((), failed)
 
 
+def _keyless_origin(origin: str | None, allowed: str) -> str | None:
+    """``/submit`` without a key is accepted from the configured origins only (off by
+    default): the pages of the original design posted without one."""
+    if not origin or not allowed:
+        return None
+    origin = origin.strip().rstrip("/").lower()
+    for candidate in allowed.split(","):
+        if candidate.strip().rstrip("/").lower() == origin:
+            return "origin:" + origin[:200]
+    return None
+
+
+_OK: dict[str, dict[str, Any]] = {"posthog": {"status": 1}, "flat": {"status": "success"}}
+
+
 def _answer(service: Service, protocol: WireProtocol, parsed: ParsedBatch) -> Response:
     accepted, failed = len(parsed.events), len(parsed.failed)
     if failed and not accepted:
@@ -208,7 +217,7 @@ def _answer(service: Service, protocol: WireProtocol, parsed: ParsedBatch) -> Re
             else {"accepted": 0, "failed": failed, "errors": parsed.errors[:100]}
         )
         return _reject(service, 400, first["code"], message, extra=extra)
-    body: dict[str, Any] = {"status": 1} if protocol is _POSTHOG else {"success": True}
+    body: dict[str, Any] = dict(_OK.get(protocol.name, {"success": True}))
     if not parsed.single or failed:
         body.update(accepted=accepted, failed=failed)
     if failed:
@@ -241,14 +250,24 @@ def _handler(protocol: WireProtocol, endpoint: str) -> Handler:
 
 
 def paths() -> dict[str, tuple[WireProtocol, str]]:
-    """Every ingestion path (all take POST), with its wire protocol and endpoint."""
-    segment = {"/v1/batch": "batch", "/v1/import": "batch"} | {
-        f"/v1/{kind}": kind for kind in ("track", "page", "screen", "identify", "alias", "group")
-    }
+    """Every ingestion path (all take POST), with its wire protocol and endpoint.
+
+    Segment: the spec's paths and analytics.js's one-letter ones (``/v1/t`` track,
+    ``/v1/p`` page, ``/v1/b`` batch, ...); PostHog: its capture paths with and without
+    the trailing slash; ``/submit``: flat JSON events of the original design.
+    """
+    kinds = ("track", "page", "screen", "identify", "alias", "group")
+    segment = (
+        {"/v1/batch": "batch", "/v1/import": "batch", "/v1/b": "batch"}
+        | {f"/v1/{kind}": kind for kind in kinds}
+        | {f"/v1/{kind[0]}": kind for kind in kinds}
+    )
     posthog = ("/batch", "/capture", "/e", "/i/v0/e")
-    return {path: (_SEGMENT, endpoint) for path, endpoint in segment.items()} | {
-        path: (_POSTHOG, "capture") for base in posthog for path in (base, base + "/")
-    }
+    return (
+        {path: (_SEGMENT, endpoint) for path, endpoint in segment.items()}
+        | {path: (_POSTHOG, "capture") for base in posthog for path in (base, base + "/")}
+        | {"/submit": (_FLAT, "submit")}
+    )
 
 
 def routes() -> list[Route]:

@@ -58,15 +58,52 @@ _INGEST_RESPONSES = {
 }
 
 
+_PACKING = (
+    " Bodies may be JSON sent as application/json or text/plain, gzip (found by its bytes,"
+    " by Content-Encoding or by ?compression=gzip-js), base64 (?compression=base64), or"
+    " form-encoded data=<JSON or base64> as browsers' sendBeacon sends them."
+)
+
+
 def _ingest(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
+            "description": summary + "." + _PACKING,
             "tags": ["ingest"],
             "security": [{"writeKeyBasic": []}, {}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+            "parameters": [
+                _param("compression", schema={"enum": ["gzip", "gzip-js", "base64"]}),
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": schema},
+                    "text/plain": {"schema": {"type": "string"}},
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["data"],
+                            "properties": {
+                                "data": {"type": "string"},
+                                "compression": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+            },
             "responses": _INGEST_RESPONSES,
         }
+    }
+
+
+def _get(summary: str, tag: str, *params: str, body: str = "application/json") -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "tags": [tag],
+        "security": [{}],
+        "parameters": [_param(name, "path") for name in params],
+        "responses": {"200": {"description": summary, "content": {body: {}}}},
     }
 
 
@@ -125,15 +162,77 @@ def build_openapi() -> dict[str, Any]:
         ]
     }
     user_param = _param("user_id", "path")
-    paths: dict[str, Any] = {
-        "/v1/batch": _ingest("Segment batch (≤ 500 KB, ≤ 32 KB per event)", segment_batch),
-        **{
-            f"/v1/{k}": _ingest(f"Segment {k}", _SEGMENT_ITEM)
-            for k in ("track", "page", "screen", "identify", "alias", "group")
+    flat_event = {
+        "type": "object",
+        "required": ["event"],
+        "properties": {
+            "user_id": {"type": "string"},
+            "anonymous_id": {"type": "string"},
+            "event": {"type": "string"},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "url": {"type": "string"},
+            "properties": {"type": "object"},
+            "writeKey": {"type": "string"},
         },
-        "/batch": _ingest("PostHog batch", posthog_body),
-        "/capture": _ingest("PostHog capture", posthog_body),
-        "/e": _ingest("PostHog capture (JS)", posthog_body),
+        "additionalProperties": True,
+    }
+    flat_body = {"oneOf": [flat_event, {"type": "array", "items": flat_event}]}
+    single = ("track", "page", "screen", "identify", "alias", "group")
+    ingest_paths: dict[str, Any] = {
+        "/v1/batch": _ingest("Segment batch (≤ 500 KB, ≤ 32 KB per event)", segment_batch),
+        "/v1/import": _ingest("Segment import (a batch)", segment_batch),
+        "/v1/b": _ingest("Segment batch (analytics.js batching delivery)", segment_batch),
+        **{f"/v1/{k}": _ingest(f"Segment {k}", _SEGMENT_ITEM) for k in single},
+        **{f"/v1/{k[0]}": _ingest(f"Segment {k} (analytics.js)", _SEGMENT_ITEM) for k in single},
+        **{
+            path: _ingest(f"PostHog capture ({path})", posthog_body)
+            for base in ("/batch", "/capture", "/e", "/i/v0/e")
+            for path in (base, base + "/")
+        },
+        "/submit": _ingest(
+            'Flat JSON events of the original design; answers {"status": "success"}',
+            flat_body,
+        ),
+    }
+    flags = {
+        "summary": "PostHog feature flags: none (an empty configuration, so capture goes on)",
+        "tags": ["sdk"],
+        "security": [{}],
+        "responses": {"200": _resp("No flags")},
+    }
+    sdk_paths: dict[str, Any] = {
+        **{
+            path: {"get": flags, "post": flags}
+            for path in ("/flags", "/flags/", "/decide", "/decide/")
+        },
+        "/array/{token}/config": {
+            "get": _get("posthog-js remote config: every server feature off", "sdk", "token")
+        },
+        "/array/{token}/config.js": {
+            "get": _get(
+                "posthog-js remote config as a script",
+                "sdk",
+                "token",
+                body="application/javascript",
+            )
+        },
+        "/v1/projects/{write_key}/settings": {
+            "get": _get("analytics.js settings: deliver here", "sdk", "write_key")
+        },
+        "/v1/m": {
+            "post": {
+                "summary": "analytics.js's own delivery metrics (taken and dropped)",
+                "tags": ["sdk"],
+                "security": [{}],
+                "responses": {"200": _resp("Taken")},
+            }
+        },
+        "/usertide.js": {"get": _get("The browser snippet", "sdk", body="application/javascript")},
+        "/openapi.json": {"get": _get("This description", "ops")},
+    }
+    paths: dict[str, Any] = {
+        **ingest_paths,
+        **sdk_paths,
         "/v1/users/{user_id}": {
             "get": _admin(
                 {
@@ -285,6 +384,27 @@ def build_openapi() -> dict[str, Any]:
                     "responses": {"200": _resp("The updated alert"), **_errors(400, 404, 503)},
                 }
             )
+        },
+        "/v1/feedback/{token}": {
+            "get": {
+                **_get(
+                    "The page behind a signed e-mail link (changes nothing)",
+                    "alerts",
+                    "token",
+                    body="text/html",
+                ),
+                "responses": {
+                    "200": {"description": "Confirmation page", "content": {"text/html": {}}},
+                    "400": {"description": "Invalid or expired link", "content": {"text/html": {}}},
+                },
+            },
+            "post": {
+                **_get("Answer a signed e-mail link", "alerts", "token", body="text/html"),
+                "responses": {
+                    "200": {"description": "Answer recorded", "content": {"text/html": {}}},
+                    "400": {"description": "Invalid or expired link", "content": {"text/html": {}}},
+                },
+            },
         },
         "/healthz": {
             "get": {
