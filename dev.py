@@ -31,11 +31,28 @@ def ensure_env(extras: str) -> None:
     if not PY.exists():
         print("creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-        run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"])
+        pip(["install", "-q", "--upgrade", "pip"])
     target = f".[{extras}]" if extras else "."
     print(f"installing usertide{f'[{extras}]' if extras else ''} into .venv ...", flush=True)
-    run([str(PY), "-m", "pip", "install", "-q", "-e", target])
+    pip(["install", "-q", "-e", target])
     stamp.write_text(digest)
+
+
+def pip(args: list[str]) -> None:
+    """Run pip with its output held back: shown (and its exit code passed on) only when
+    it fails, so warnings from the build backend or the machine's pip configuration do
+    not bury ours."""
+    done = subprocess.run(
+        [str(PY), "-m", "pip", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
+    if done.returncode:
+        sys.stdout.buffer.write(done.stdout)
+        sys.stdout.flush()
+        sys.exit(done.returncode)
 
 
 def run(cmd: list[str]) -> None:

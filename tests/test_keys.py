@@ -34,3 +34,16 @@ def test_the_cache_is_bounded(tmp_path: Path) -> None:
         assert ring.check("write", key) == key_id(key)
         assert len(ring._valid) <= VALID_CACHE
     assert ring.check("write", "utw_write") == key_id("utw_write")
+
+
+def test_temporary_keys_are_accepted_until_removed_and_never_stored(tmp_path: Path) -> None:
+    ring = _ring(tmp_path)
+    assert ring.add_temporary("write", "utw_runtime", "import") == "import"
+    assert ring.check("write", "utw_runtime") == "import"
+    assert ring.check("admin", "utw_runtime") is None
+    ring.ensure("write", "utw_other")  # reloading the stored keys keeps it
+    assert ring.check("write", "utw_runtime") == "import"
+    assert "import" not in ring.store.keys("write")
+    ring.remove_temporary("write", "utw_runtime")
+    assert ring.check("write", "utw_runtime") is None  # not even from the cache
+    assert ring.check("write", "utw_write") == key_id("utw_write")

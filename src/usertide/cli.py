@@ -11,17 +11,26 @@ from usertide import __version__
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from usertide.config import load_settings
-    from usertide.server import uvicorn_config
+    from usertide.server import UsertideServer
     from usertide.service import Service
+    from usertide.store import StoreLocked
 
     settings = load_settings(data_dir=args.data_dir, host=args.host, port=args.port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
-    service = Service.create(settings)
+    try:
+        service = Service.create(settings)
+    except StoreLocked as exc:
+        holder = f"process {exc.pid}" if exc.pid is not None else "another process"
+        print(
+            f"usertide: the data in {settings.data_dir} is in use by {holder} "
+            f"({exc.program or 'unknown program'}). One usertide serves a data dir at a "
+            "time: stop that process, or give this one another --data-dir.",
+            file=sys.stderr,
+        )
+        return 1
     service.start()
     tune_gc()
     _announce_keys(service)
@@ -30,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"(data in {settings.data_dir})",
         flush=True,
     )
-    uvicorn.Server(uvicorn_config(service, settings)).run()
+    UsertideServer(service, settings).run()
     return 0
 
 

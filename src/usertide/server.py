@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
 import threading
 import time
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from usertide import runtime_file
 from usertide.config import Settings
+from usertide.keys import IMPORT_KEY_ID
 from usertide.service import Service
 from usertide.web import create_app
 
+log = logging.getLogger(__name__)
 
-def uvicorn_config(service: Service, settings: Settings) -> uvicorn.Config:
+
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(service),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -28,6 +35,46 @@ def uvicorn_config(service: Service, settings: Settings) -> uvicorn.Config:
         timeout_keep_alive=30,
         backlog=2048,
     )
+
+
+class UsertideServer(uvicorn.Server):
+    """uvicorn serving the service, announced in the data dir's runtime file while it
+    listens (so ``usertide import`` can send events through it, see ``runtime_file``)."""
+
+    def __init__(self, service: Service, settings: Settings) -> None:
+        self.service = service
+        self.runtime_token: str | None = None
+        super().__init__(uvicorn_config(create_app(service), settings))
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or not self.servers or not self.servers[0].sockets:
+            return
+        settings = self.service.settings
+        token = runtime_file.new_token()
+        self.service.keys.add_temporary("write", token, IMPORT_KEY_ID)
+        self.runtime_token = token
+        info = runtime_file.RuntimeInfo(
+            pid=os.getpid(),
+            started=runtime_file.process_started(),
+            url=runtime_file.socket_url(self.servers[0].sockets[0]),
+            token=token,
+            max_batch_bytes=settings.max_batch_bytes,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        try:
+            runtime_file.write(settings.data_dir, info)
+        except OSError as exc:  # serving matters more; imports just cannot find this server
+            log.warning("cannot write the runtime file in %s: %s", settings.data_dir, exc)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        token = self.runtime_token
+        if token is not None:
+            runtime_file.remove(self.service.settings.data_dir, token)
+        await super().shutdown(sockets)
+        if token is not None:
+            self.service.keys.remove_temporary("write", token)
+            self.runtime_token = None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -43,7 +90,7 @@ class BackgroundServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.service = Service.create(settings)
-        self.server = uvicorn.Server(uvicorn_config(self.service, settings))
+        self.server = UsertideServer(self.service, settings)
         self.thread = threading.Thread(target=self.server.run, name="usertide-http", daemon=True)
 
     @property

@@ -14,7 +14,7 @@ import math
 import uuid
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -92,6 +92,18 @@ class Importer(ABC):
 
 class CorruptFileError(ValueError):
     """The file cannot be read to the end (damaged or truncated gzip data)."""
+
+
+def until_damage(
+    records: Iterator[ImportRecord | ImportFailure], flush: Callable[[], None]
+) -> Iterator[ImportRecord | ImportFailure]:
+    """``records``, calling ``flush`` before a :class:`CorruptFileError` goes on, so what
+    was read before the damage is kept."""
+    try:
+        yield from records
+    except CorruptFileError:
+        flush()
+        raise
 
 
 def failure(line: int, raw: str | bytes, reason: str, message: str) -> ImportFailure:

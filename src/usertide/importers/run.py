@@ -3,16 +3,22 @@
 Each record goes through the same normalization and enrichment as the HTTP collector;
 records that fail are kept in the failed-events store with their line. The engine
 picks the new events up from the log the next time the service starts.
+
+When ``usertide serve`` runs on the data dir it holds the store, so the records go
+through it instead (``importers.remote``), found by its runtime file.
 """
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from usertide import runtime_file
 from usertide.capture.base import (
     CaptureRequest,
     ParsedBatch,
@@ -26,10 +32,15 @@ from usertide.config import load_settings
 from usertide.enrich import build_enrichers
 from usertide.events import Event, FailedEvent, FailureReason
 from usertide.importers import ImportFailure, open_importer
+from usertide.importers.base import until_damage
+from usertide.importers.remote import ImportAborted, RemoteResult, send_file
 from usertide.log import Loader, open_segments
-from usertide.store import DuckDBStore, Store
+from usertide.runtime_file import RuntimeInfo
+from usertide.store import DuckDBStore, Store, StoreLocked
 
 CHUNK = 2_000
+# Lines that could not be sent, listed after the summary of an import through the server.
+_SHOWN_UNSENT = 5
 
 
 def import_file(
@@ -55,7 +66,7 @@ def import_file(
         if progress is not None and task is not None:
             progress.update(task, completed=importer.position())
 
-    for record in importer.records():
+    for record in until_damage(importer.records(), flush):
         received_at = datetime.now(UTC)
         if isinstance(record, ImportFailure):
             failures += 1
@@ -119,18 +130,19 @@ def run_import(path: Path, *, data_dir: Path | None = None, fmt: str | None = No
         console.print(f"[red]no such file: {path}")
         return 2
     settings = load_settings(data_dir=data_dir)
+    server = runtime_file.live_server(settings.data_dir)
+    if server is not None:
+        return _import_through(server, path, settings.data_dir, fmt, console)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = DuckDBStore(settings.db_path)
+    try:
+        store = DuckDBStore(settings.db_path)
+    except StoreLocked as exc:
+        Console(stderr=True).print(_locked(exc, settings.data_dir), markup=False, highlight=False)
+        return 1
     try:
         store.migrate()
         _load_log(settings.log_dir, store)
-        progress = Progress(
-            TextColumn(f"[bold blue]importing {path.name}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
+        progress = _progress(path, console)
         with progress:
             stored, duplicates, failures = import_file(path, store, fmt=fmt, progress=progress)
     except ValueError as exc:  # unknown format or a damaged file; what was read is kept
@@ -143,3 +155,77 @@ def run_import(path: Path, *, data_dir: Path | None = None, fmt: str | None = No
         f"{failures:,} records kept as failed events (in {settings.db_path})"
     )
     return 0
+
+
+def _progress(path: Path, console: Console) -> Progress:
+    return Progress(
+        TextColumn(f"[bold blue]importing {path.name}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _import_through(
+    server: RuntimeInfo, path: Path, data_dir: Path, fmt: str | None, console: Console
+) -> int:
+    console.print(
+        f"importing through the running server at {server.url}", markup=False, highlight=False
+    )
+    progress = _progress(path, console)
+    try:
+        with progress:
+            result = send_file(path, server, data_dir, fmt=fmt, progress=progress)
+    except ValueError as exc:  # unknown format or a damaged file; what was sent is kept
+        console.print(f"cannot import {path}: {exc}", style="red", markup=False, highlight=False)
+        return 2
+    except ImportAborted as exc:
+        Console(stderr=True).print(
+            f"cannot finish the import: {exc}. The server keeps the {exc.accepted:,} events "
+            "it accepted; running the same import again is safe, since events it already "
+            "holds (same messageId) are skipped.",
+            markup=False,
+            highlight=False,
+        )
+        return 1
+    console.print(_remote_summary(result), markup=False, highlight=False)
+    return 0
+
+
+def _remote_summary(result: RemoteResult) -> str:
+    text = (
+        f"{result.accepted:,} events accepted by the server (it skips those it already "
+        f"holds), {result.failed:,} records kept there as failed events"
+    )
+    if not result.unsent:
+        return text
+    lines = [f"{text}; {len(result.unsent):,} lines were not sent:"]
+    lines += [f"  line {line}: {message}" for line, message in result.unsent[:_SHOWN_UNSENT]]
+    if len(result.unsent) > _SHOWN_UNSENT:
+        lines.append(f"  ... and {len(result.unsent) - _SHOWN_UNSENT:,} more")
+    return "\n".join(lines)
+
+
+def _locked(exc: StoreLocked, data_dir: Path) -> str:
+    """The one-paragraph explanation of a store another process holds."""
+    holder = "another process"
+    if exc.pid is not None:
+        holder = f"process {exc.pid} ({_command_line(exc.pid) or exc.program or 'unknown'})"
+    return (
+        f"cannot import: the store in {data_dir} is in use by {holder}, and no running "
+        "usertide server was found there to import through. If that process is another "
+        "import, wait for it to finish; if it is `usertide serve`, check that it answers "
+        f"GET /healthz and that this user can read {data_dir / runtime_file.FILE} (run the "
+        "import as the user the server runs as); otherwise stop it. Then run the import "
+        "again."
+    )
+
+
+def _command_line(pid: int) -> str | None:
+    try:
+        words = psutil.Process(pid).cmdline()
+    except (psutil.Error, OSError):
+        return None
+    text = shlex.join(words)
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -58,6 +58,18 @@ class EraseReport(msgspec.Struct, kw_only=True):
     alerts: int = 0
 
 
+class StoreLocked(Exception):
+    """Another process has the store open (an embedded store has one writing process).
+
+    ``pid`` and ``program`` name the holder when the backend says who it is.
+    """
+
+    def __init__(self, message: str, pid: int | None = None, program: str | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.program = program
+
+
 class Store(ABC):
     """Durable storage for the event log, failed events, engine state and keys."""
 

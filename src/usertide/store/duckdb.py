@@ -7,6 +7,7 @@ time, and the log's offsets must be assigned in commit order).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from usertide.store.base import (
     EraseReport,
     EventQuery,
     Store,
+    StoreLocked,
     TopColumn,
     dedup_in_batch,
 )
@@ -49,12 +51,25 @@ _EVENT_SCHEMA = pa.schema(
 
 
 _LOADER = "\x1flog"  # the checkpoints row of the log loader
+# DuckDB 1.x: 'IO Error: Could not set lock on file "…": Conflicting lock is held in
+# /usr/bin/python3 (PID 5923) by user jane. See also …'
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
 class DuckDBStore(Store):
     def __init__(self, path: str | Path = ":memory:", checkpoint_threshold: str = "256MB") -> None:
         self.path = str(path)
-        self._root = duckdb.connect(self.path)
+        try:
+            self._root = duckdb.connect(self.path)
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc):
+                raise
+            holder = _LOCK_HOLDER.search(str(exc))
+            raise StoreLocked(
+                str(exc),
+                pid=int(holder["pid"]) if holder else None,
+                program=holder["program"] if holder else None,
+            ) from exc
         # A larger WAL before DuckDB folds it into the database file: the fold costs
         # about as much as the inserts it covers when it runs every 16 MB (the default).
         # Recovery after a crash replays at most this much WAL.

@@ -26,6 +26,7 @@ from usertide.capture import (
 from usertide.capture.base import drop_unstorable, failed_body, raw_text
 from usertide.capture.flat import FlatProtocol
 from usertide.events import FailureReason
+from usertide.keys import IMPORT_KEY_ID
 from usertide.log import LogUnavailable
 from usertide.service import Service
 from usertide.web.body import BodyError, BodySpec, decode
@@ -122,12 +123,20 @@ async def _ingest(
         return _reject(service, exc.status, exc.code, exc.message)
     if not body.strip():
         return _reject(service, 400, "empty_body", "the request body is empty")
+    header_key = _basic_username(headers.get("authorization"))
+    # ``usertide import`` sending history through this server: its events carry their
+    # own address and agent, or none, never the importer's.
+    imported = (
+        endpoint == "batch"
+        and header_key is not None
+        and service.keys.check("write", header_key) == IMPORT_KEY_ID
+    )
     capture = CaptureRequest(
         endpoint=endpoint,
         received_at=received_at,
-        client_ip=_client_ip(request, headers, settings.trust_forwarded_for),
-        user_agent=headers.get("user-agent"),
-        header_key=_basic_username(headers.get("authorization")),
+        client_ip=None if imported else _client_ip(request, headers, settings.trust_forwarded_for),
+        user_agent=None if imported else headers.get("user-agent"),
+        header_key=header_key,
         max_event_bytes=settings.max_event_bytes,
         body_bytes=len(body),
     )
@@ -168,6 +177,8 @@ async def _ingest(
         )
     for event in parsed.events:
         event.write_key_id = key_id
+        if imported:
+            event.source = "import"
         service.enrichers.enrich(event)
     # Encodes each event (memoized for the log), so it must follow every change to it.
     drop_unstorable(parsed, capture, protocol.name)
