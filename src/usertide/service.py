@@ -27,6 +27,8 @@ from usertide.notify import (
 from usertide.notify.files import FileEmailNotifier
 from usertide.processors import BehaviourFeatures, Profile, Sessionizer
 from usertide.risk import LoginRisk, NetworkVelocity, RiskConfig
+from usertide.risk.inflight import InFlight
+from usertide.risk.now import sign_in_keys
 from usertide.risk.trainer import PopulationTrainer
 from usertide.secrets import load_or_create
 from usertide.store import DuckDBStore, Store
@@ -57,10 +59,12 @@ class Service:
     network_velocity: NetworkVelocity
     alerts: AlertManager
     trainer: PopulationTrainer
+    inflight: InFlight
     outbox: OutboxWorker | None = None
     links: LinkSigner | None = None
     new_keys: NewKeys = field(default_factory=NewKeys)
     started: bool = False
+    startup_head: int = 0  # the log's head at start: synchronous answers wait for it
     # Work requests leave running after their answer (recording scored sign-ins).
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -85,6 +89,8 @@ class Service:
         committer = GroupCommitter(
             segments, loader, metrics=metrics, max_pending_events=settings.max_pending_events
         )
+        inflight = InFlight(sign_in_keys(risk_config), lambda: runtime.offset)
+        committer.observers.append(inflight.observe)
         secrets = load_or_create(settings.data_dir)
         links = LinkSigner(bytes.fromhex(secrets["link"]), settings.base_url)
         outbox = _outbox(settings, store, secrets["webhook"])
@@ -131,6 +137,7 @@ class Service:
             network_velocity=network_velocity,
             alerts=alerts,
             trainer=PopulationTrainer(store, login_risk, interval=settings.population_interval),
+            inflight=inflight,
             outbox=outbox,
             links=links,
         )
@@ -146,6 +153,7 @@ class Service:
             write=self.keys.ensure("write", self.settings.write_key),
         )
         self.trainer.load_latest()
+        self.startup_head = self.segments.last_offset
         # The engine takes loads before it replays the store, so nothing falls between;
         # the loader first loads what the log holds beyond the store (after a crash).
         self.runtime.start()

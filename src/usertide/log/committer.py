@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from usertide.events import Event, FailedEvent
 from usertide.log.loader import Loader
@@ -70,6 +70,9 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self.healthy = True
         self.last_offset = segments.last_offset
+        # Called with each durable stretch of events, in log order, before anyone is
+        # answered (the risk API's view of sign-ins the engine has not applied yet).
+        self.observers: list[Callable[[Sequence[Event]], None]] = []
 
     def start(self) -> None:
         self.last_offset = self.segments.last_offset
@@ -156,6 +159,8 @@ class GroupCommitter:
         m.commit_size.observe(len(events))
         m.log_offset.set(last)
         self.last_offset = last
+        for observer in self.observers:
+            observer(events)
         self.loader.submit(events, failed, last, committed_at)
         return last
 

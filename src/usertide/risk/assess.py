@@ -159,6 +159,11 @@ def assess(
         z += weights.get(reason.code, 0.0)
         reasons.append(reason)
     score = 1.0 / (1.0 + math.exp(-z))
+    if score < config.medium and any(r.code in config.challenge_signals for r in signals):
+        # Attacks in progress are challenged whatever else the sign-in looks like (as
+        # Auth0 and Cognito do past their thresholds): a familiar device and place must
+        # not let the sixth guess of a burst through.
+        score = config.medium
     level = "high" if score >= config.high else "medium" if score >= config.medium else "low"
     return Assessment(
         score=round(score, 4),

@@ -73,6 +73,12 @@ class RiskConfig(msgspec.Struct, kw_only=True, frozen=True):
     unusual_hour_share: float = 0.03
     unusual_hour_min_logins: int = 8
     hosting_networks: tuple[str, ...] = HOSTING_NETWORKS
+    # Signals of an attack in progress: a sign-in showing one is challenged at least.
+    challenge_signals: tuple[str, ...] = (
+        "brute_force",
+        "network_brute_force",
+        "credential_stuffing",
+    )
     login_events: tuple[str, ...] = LOGIN_EVENT_NAMES
     weights: dict[str, float] = msgspec.field(
         default_factory=lambda: {

@@ -6,9 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +16,6 @@ from starlette.routing import Route
 
 from usertide.capture.errors import ItemError
 from usertide.capture.timestamps import corrected_time
-from usertide.engine.base import Detection
 from usertide.events import Context, Event, encode_event
 from usertide.log import LogUnavailable
 from usertide.risk.detector import RISK_PROPERTY
@@ -26,6 +23,7 @@ from usertide.risk.now import assess_now
 from usertide.service import Service
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
+from usertide.web.keylocks import KeyedLocks
 
 
 class LoginAttempt(msgspec.Struct, forbid_unknown_fields=True):
@@ -86,8 +84,26 @@ async def _risk_login(request: Request) -> Response:
     service.enrichers.enrich(event)
     if event.context.geo is None and event.context.ip is None:
         raise ApiError(400, "invalid_field", "'ip' is not an IP address")
-    result = service.runtime.read(
-        lambda engine: assess_now(engine, service.login_risk, service.network_velocity, event)
+    locks: KeyedLocks = request.app.state.sign_in_locks
+    async with locks.hold(service.inflight.keys_of(event)):
+        return await _score_and_record(service, event)
+
+
+async def _score_and_record(service: Service, event: Event) -> Response:
+    """Score ``event`` from everything in the log before it, record it, then answer.
+
+    Attempts on one account or from one network are serialised (``sign_in_locks``), so
+    each is scored after the previous one is in the log and counted (``InFlight``);
+    answering only once the attempt is durable means a crash cannot lose an attempt
+    that was answered: after a restart the next answer still counts it.
+    """
+    runtime = service.runtime
+    if runtime.offset < service.startup_head:  # after a restart: replay first
+        await asyncio.to_thread(runtime.wait_for, service.startup_head, 30.0)
+    result = runtime.read(
+        lambda engine: assess_now(
+            engine, service.login_risk, service.network_velocity, event, service.inflight
+        )
     )
     event.properties[RISK_PROPERTY] = result.to_builtins()
     try:
@@ -95,16 +111,20 @@ async def _risk_login(request: Request) -> Response:
         # its last change (the log reuses these bytes)
     except (UnicodeEncodeError, OverflowError) as exc:
         raise ApiError(400, "invalid_field", "a field holds characters that are not text") from exc
-    # The decision is what the sign-in waits for: recording the attempt and storing the
-    # alert happen after the answer (group-committed with other traffic; the alert by
-    # the engine, batched with the alerts of its load). A crash in between can lose the
-    # record of an answered attempt, never an acknowledged ingestion event.
     alert_id = None
-    detection = None
     if result.level != "low":
-        detection = service.login_risk.detection(event, event.user_id or "", result)
-        alert_id = service.alerts.claim(detection)
-    _background(service, _record(service, event, detection))
+        # Claimed now (id and dedup window); the engine stores the alert when it applies
+        # the recorded attempt, batched with the other alerts of its load.
+        alert_id = service.alerts.claim(
+            service.login_risk.detection(event, event.user_id or "", result)
+        )
+    try:
+        await service.committer.append([event])
+    except LogUnavailable as exc:
+        if alert_id is not None:  # the engine will not see it: keep the alert all the same
+            detection = service.login_risk.detection(event, event.user_id or "", result)
+            await run_in_threadpool(service.alerts.raise_alert, detection)
+        raise ApiError(503, "unavailable", f"the sign-in cannot be recorded: {exc}") from exc
     return json_response(
         {
             "score": result.score,
@@ -115,33 +135,6 @@ async def _risk_login(request: Request) -> Response:
             "event_id": event.id,
         }
     )
-
-
-async def _record(service: Service, event: Event, detection: Detection | None) -> None:
-    """Record the attempt; the engine then raises its alert (the event carries the
-    answered assessment), stored in one commit with the other alerts of its load."""
-    try:
-        await service.committer.append([event])
-    except LogUnavailable:
-        log.warning("a scored sign-in could not be recorded (the log is unavailable)")
-        if detection is not None:  # the engine will not see it: raise the alert here
-            await run_in_threadpool(service.alerts.raise_alert, detection)
-
-
-def _background(service: Service, work: Coroutine[Any, Any, None]) -> None:
-    tasks = service.background
-    task = asyncio.ensure_future(work)
-    tasks.add(task)
-    task.add_done_callback(_finished(tasks))
-
-
-def _finished(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
-    def done(task: asyncio.Task[None]) -> None:
-        tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("recording a scored sign-in failed", exc_info=task.exception())
-
-    return done
 
 
 def routes() -> list[Route]:
