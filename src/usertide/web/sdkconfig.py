@@ -39,10 +39,7 @@ def remote_config(token: str) -> dict[str, Any]:
         "elementsChainAsString": True,
         "sessionRecording": False,
         "heatmaps": False,
-        "surveys": False,
-        "productTours": False,
-        "conversations": False,
-        "logs": False,
+        # No "surveys" key: posthog-js fetches its surveys script even for `false`.
         "siteApps": [],
     }
 
