@@ -29,6 +29,7 @@ from usertide.processors import BehaviourFeatures, Profile, Sessionizer
 from usertide.risk import LoginRisk, NetworkVelocity, RiskConfig
 from usertide.risk.inflight import InFlight
 from usertide.risk.now import sign_in_keys
+from usertide.risk.trainer import MODEL_NAME as POPULATION_MODEL
 from usertide.risk.trainer import PopulationTrainer
 from usertide.secrets import load_or_create
 from usertide.store import DuckDBStore, Store
@@ -78,7 +79,11 @@ class Service:
         risk_config = RiskConfig(medium=settings.risk_medium, high=settings.risk_high)
         network_velocity = NetworkVelocity(risk_config)
         login_risk = LoginRisk(risk_config)
-        engine = Engine(build_processors(network_velocity, login_risk))
+        trainer = PopulationTrainer(store, login_risk, interval=settings.population_interval)
+        engine = Engine(
+            build_processors(network_velocity, login_risk),
+            models={POPULATION_MODEL: trainer.activate},
+        )
         runtime = EmbeddedRuntime(
             store, engine, metrics=metrics, checkpoint_interval=settings.checkpoint_interval
         )
@@ -91,6 +96,7 @@ class Service:
         )
         inflight = InFlight(sign_in_keys(risk_config), lambda: runtime.offset)
         committer.observers.append(inflight.observe)
+        trainer.announce = lambda event: committer.append_sync([event])
         secrets = load_or_create(settings.data_dir)
         links = LinkSigner(bytes.fromhex(secrets["link"]), settings.base_url)
         outbox = _outbox(settings, store, secrets["webhook"])
@@ -136,7 +142,7 @@ class Service:
             login_risk=login_risk,
             network_velocity=network_velocity,
             alerts=alerts,
-            trainer=PopulationTrainer(store, login_risk, interval=settings.population_interval),
+            trainer=trainer,
             inflight=inflight,
             outbox=outbox,
             links=links,

@@ -297,3 +297,20 @@ def test_alerts_round_trip_and_filters(store: Store) -> None:
     assert store.alerts(since=T0 + timedelta(minutes=2))[0].id == "a2"
     assert store.erase_user("jane").alerts == 1
     assert store.alert_get("a1") is None
+
+
+def test_models_keep_every_version(factory: StoreFactory) -> None:
+    store = factory()
+    store.migrate()
+    assert store.model_latest("population") is None
+    assert store.model_get("population", 1) is None
+    store.model_put("population", 1, b"one")
+    store.model_put("population", 2, b"two")
+    store.model_put("other", 9, b"nine")
+    store.close()
+    store = factory()
+    assert store.model_latest("population") == (2, b"two")
+    assert store.model_get("population", 1) == b"one"
+    assert store.model_get("population", 3) is None
+    assert store.model_get("other", 9) == b"nine"
+    store.close()

@@ -4,9 +4,12 @@ processors over that user's state."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from usertide.engine.base import Output, Processor, UserState
 from usertide.engine.identity import ANON_PREFIX, IdentityResolver
@@ -22,6 +25,30 @@ KEYED_PREFIX = KEYED_SEP
 
 def keyed_key(processor: str, key: str) -> str:
     return f"{KEYED_SEP}{processor}{KEYED_SEP}{key}"
+
+
+# Global models change only where the log says so: a trainer stores a new version, then
+# appends a ``$model`` event (``source="usertide"``, which capture never gives an event)
+# naming it; the engine activates that version when it applies that event, so a replay
+# switches at the same place and scores every event with the version that scored it.
+# The versions in force are checkpointed with the states, under MODELS_KEY.
+MODEL_EVENT = "$model"
+SYSTEM_SOURCE = "usertide"
+MODELS_KEY = f"{KEYED_SEP}models"
+Activate = Callable[[int], None]
+
+
+def model_event(model: str, version: int, when: datetime) -> Event:
+    return Event(
+        id=f"usertide-model-{model}-{version}",
+        type="track",
+        name=MODEL_EVENT,
+        anonymous_id=SYSTEM_SOURCE,
+        timestamp=when,
+        received_at=when,
+        properties={"model": model, "version": version},
+        source=SYSTEM_SOURCE,
+    )
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,7 @@ class Engine:
         *,
         consumer: str = "engine",
         hot_capacity: int = 50_000,
+        models: Mapping[str, Activate] | None = None,
     ) -> None:
         self.processors = [p for p in processors if p.key_kind == "user"]
         self.keyed = [p for p in processors if p.key_kind != "user"]
@@ -61,6 +89,8 @@ class Engine:
         self.deleted: set[str] = set()
         self.new_aliases: dict[str, str] = {}
         self.offset = 0
+        self.activate: dict[str, Activate] = dict(models or {})
+        self.models: dict[str, int] = {}  # the version in force of each global model
         # What apply() walks for every event, looked up once.
         self._plan = [(p, p.name) for p in self.processors]
         self._keyed_plan = [
@@ -71,13 +101,29 @@ class Engine:
     def restore(self, offset: int, states: Any, aliases: dict[str, str]) -> None:
         self.offset = offset
         self.identity = IdentityResolver(aliases)
+        restored = False
         for key, data in states:
-            self.cold[key] = data
+            restored = True
+            if key == MODELS_KEY:
+                self.models = msgspec.msgpack.decode(data, type=dict[str, int])
+            else:
+                self.cold[key] = data
+        if offset == 0 and not restored:
+            # The log from its beginning: every version was announced in it, so none is
+            # in force before its first $model event (version 0: the untrained model).
+            self.models = dict.fromkeys(self.activate, 0)
+        # (a checkpoint from before models were announced has none: the latest stays)
+        for model, version in self.models.items():
+            if model in self.activate:
+                self.activate[model](version)  # in force at the checkpoint: before replay
 
     # -- processing ------------------------------------------------------------
     def apply(self, event: Event) -> list[Output]:
         if event.offset is not None and event.offset <= self.offset:
             return []  # already applied before the checkpoint we resumed from
+        if event.source == SYSTEM_SOURCE and event.name == MODEL_EVENT:
+            self._activate(event)
+            return []
         scratch: dict[str, Any] = {}
         outputs: list[Output] = []
         dirty = self.dirty
@@ -111,6 +157,15 @@ class Engine:
         if len(self.hot) > self.hot_capacity:
             self._evict()
         return outputs
+
+    def _activate(self, event: Event) -> None:
+        model, version = event.properties.get("model"), event.properties.get("version")
+        if isinstance(model, str) and isinstance(version, int) and model in self.activate:
+            self.activate[model](version)
+            self.models[model] = version
+            self.dirty.add(MODELS_KEY)
+        if event.offset is not None:
+            self.offset = event.offset
 
     def _known_users_if_alias(self, event: Event) -> set[str] | None:
         if event.type != "alias" or not event.previous_id:
@@ -199,6 +254,9 @@ class Engine:
         states: dict[str, bytes | None] = {}
         profiles: dict[str, dict[str, Any] | None] = {}
         for key in changes.dirty:
+            if key == MODELS_KEY:
+                states[key] = msgspec.msgpack.encode(self.models)
+                continue
             codec = self.codec_of(key)
             state = self.hot.get(key)
             if state is None:

@@ -37,6 +37,7 @@ class Assessment(msgspec.Struct, kw_only=True, frozen=True):
     action: str
     reasons: tuple[Reason, ...]
     log_lr: float
+    population: int = 0  # the snapshot version that scored it (recorded with the attempt)
 
     def to_builtins(self) -> dict[str, Any]:
         out: dict[str, Any] = msgspec.to_builtins(self)
@@ -171,6 +172,7 @@ def assess(
         action=ACTIONS[level],
         reasons=tuple(reasons),
         log_lr=round(log_lr, 3),
+        population=population.version,
     )
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import msgspec
 
+from usertide.engine.core import model_event
+from usertide.events import Event
 from usertide.risk.detector import LoginRisk
 from usertide.risk.features import LoginFeatures, login_features
 from usertide.risk.population import Population, train_population
@@ -31,6 +34,10 @@ class PopulationTrainer:
         self.detector = detector
         self.interval = interval
         self.max_logins = max_logins
+        # Appends the event that activates a new version where the log is then (the
+        # engine switches there, also in a replay); unset, a new version is active at once.
+        self.announce: Callable[[Event], object] | None = None
+        self._trained: dict[int, Population] = {}  # versions not yet activated
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -57,17 +64,39 @@ class PopulationTrainer:
             self.detector.population = msgspec.msgpack.decode(latest[1], type=Population)
 
     def train_once(self) -> Population:
-        """Train, store and activate a new snapshot.
+        """Train and store a new snapshot, then have it activated in log order.
 
-        A new snapshot is a model change: events the engine processes from now on are
-        scored with it, so a replay across a retrain is not bit-for-bit the same run.
+        The engine activates it when it applies the ``$model`` event appended here, so
+        a replay after a crash scores each sign-in with the snapshot that scored it.
         """
-        version = self.detector.population.version + 1
+        latest = self.store.model_latest(MODEL_NAME)
+        version = max(self.detector.population.version, latest[0] if latest else 0) + 1
         population = train_population(self.logins(), version=version)
         self.store.model_put(MODEL_NAME, version, msgspec.msgpack.encode(population))
-        self.detector.population = population  # replaced whole: readers never see a mix
         log.info("population snapshot v%d from %d sign-ins", version, population.logins)
+        if self.announce is None:
+            self.detector.population = population
+        else:
+            self._trained[version] = population
+            self.announce(model_event(MODEL_NAME, version, datetime.now(UTC)))
         return population
+
+    def activate(self, version: int) -> None:
+        """Make ``version`` the snapshot in force (the engine calls it, between events)."""
+        if self.detector.population.version == version:
+            return
+        population = self._trained.pop(version, None) or (Population() if version == 0 else None)
+        if population is None:
+            data = self.store.model_get(MODEL_NAME, version)
+            if data is None:
+                log.error(
+                    "population snapshot v%d is not stored; keeping v%d",
+                    version,
+                    self.detector.population.version,
+                )
+                return
+            population = msgspec.msgpack.decode(data, type=Population)
+        self.detector.population = population  # replaced whole: readers never see a mix
 
     def start(self) -> None:
         """Retrain every ``interval`` seconds (0: only when asked)."""

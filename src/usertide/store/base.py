@@ -211,6 +211,10 @@ class Store(ABC):
     def model_latest(self, name: str) -> tuple[int, bytes] | None:
         """The highest version of a model and its bytes, if any was stored."""
 
+    @abstractmethod
+    def model_get(self, name: str, version: int) -> bytes | None:
+        """One stored version of a model (replays activate the version of their time)."""
+
     # -- keys ---------------------------------------------------------------------
     @abstractmethod
     def put_key(self, key_id: str, kind: str, digest: str) -> None: ...

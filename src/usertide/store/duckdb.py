@@ -578,6 +578,14 @@ class DuckDBStore(Store):
         )
         return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
 
+    def model_get(self, name: str, version: int) -> bytes | None:
+        rows = (
+            self._con()
+            .execute("SELECT data FROM models WHERE name = ? AND version = ?", [name, version])
+            .fetchall()
+        )
+        return bytes(rows[0][0]) if rows else None
+
     # -- keys ---------------------------------------------------------------------
     def put_key(self, key_id: str, kind: str, digest: str) -> None:
         con = self._con()
