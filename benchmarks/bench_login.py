@@ -135,6 +135,23 @@ def risk_requests(bodies: list[bytes], port: int) -> list[bytes]:
     ]
 
 
+def burst(after: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """``count`` failed attempts on one account from one address, a second apart, after
+    the stream's last sign-in: brute force at full speed."""
+    start = _parse_time(after["timestamp"])
+    return [
+        {
+            **after,
+            "userId": "bench-burst-victim",
+            "messageId": f"burst-{i}",
+            "timestamp": _format_time(start + timedelta(seconds=i + 1)),
+            "context": {**after["context"], "ip": "185.220.101.4"},
+            "properties": {**after["properties"], "success": False},
+        }
+        for i in range(count)
+    ]
+
+
 # -- 1. the risk API over HTTP --------------------------------------------------------------------
 
 
@@ -284,6 +301,7 @@ def _http(ctx: Context) -> list[Row]:
     phases = {"mixed": items[mixed_from : legit_at[0]], "legit": [items[i] for i in legit_at]}
     warm_items = items[warm_from:mixed_from]
     fast_items = items[fast_from:]
+    burst_items = burst(items[-1], 500 if ctx.quick else 2_000)
     batches = batch_bodies(items[:warm_from])
     ctx.note(
         f"sign-in traffic: {len(items):,} simulated sign-ins (users {users:,}, days {days}, "
@@ -308,6 +326,8 @@ def _http(ctx: Context) -> list[Row]:
             for phase, part in phases.items()
         ]
         runs.append(("fast", fast_items, {"connections": CONNECTIONS, "duration": cap / 2}))
+        # one account at full speed: its attempts take turns (each counts for the next)
+        runs.append(("burst", burst_items, {"connections": CONNECTIONS, "duration": cap / 2}))
         for phase, part, load in runs:
             half = len(part) // 2
             for target, chunk in (
@@ -330,9 +350,18 @@ def _http(ctx: Context) -> list[Row]:
             f"{max(r.cpu_cores for rs in target.parts.values() for r in rs):.2f} cores, "
             f"other processes on the machine at most {target.others:.2f} cores"
         )
+    for target in (ours, base):
+        b = target.result("burst")
+        ctx.note(
+            f"{target.name} burst (one account, {CONNECTIONS} conns, full speed): "
+            f"{b.requests:,} attempts in {b.seconds:.1f} s, {b.rps:,.0f}/s, p50 "
+            f"{b.percentile(50):,.1f} ms, p99 {b.percentile(99):,.1f} ms, server CPU "
+            f"{target.cores('burst'):.2f} cores, {target.commits('burst')}"
+        )
     r = f"{rate:,.0f} req/s"
     mix, legit, fast = ours.result("mixed"), ours.result("legit"), ours.result("fast")
     bmix, blegit, bfast = base.result("mixed"), base.result("legit"), base.result("fast")
+    one, bone = ours.result("burst"), base.result("burst")
     return [
         Row(TITLE, f"risk API p99 at {r}", mix.percentile(99), "ms",
             baseline=bmix.percentile(99), target=5, higher_is_better=False,
@@ -353,6 +382,12 @@ def _http(ctx: Context) -> list[Row]:
             baseline=bfast.rps, note="the simulator's mix"),
         Row(TITLE, "risk API p50 at full speed", fast.percentile(50), "ms",
             baseline=bfast.percentile(50), higher_is_better=False),
+        Row(TITLE, f"risk API burst on one account, req/s ({CONNECTIONS} conns)", one.rps,
+            "req/s", baseline=bone.rps,
+            note="failed attempts on one account from one address, full speed: serialised "
+            "per account, each answered after the previous is durable and counted"),
+        Row(TITLE, "risk API burst on one account, p99", one.percentile(99), "ms",
+            baseline=bone.percentile(99), higher_is_better=False),
     ]  # fmt: skip
 
 
