@@ -26,7 +26,7 @@ from usertide.notify import (
 )
 from usertide.notify.files import FileEmailNotifier
 from usertide.processors import BehaviourFeatures, Profile, Sessionizer
-from usertide.risk import LoginRisk, NetworkVelocity, RiskConfig
+from usertide.risk import LoginAftermath, LoginRisk, NetworkVelocity, RiskConfig
 from usertide.risk.inflight import InFlight
 from usertide.risk.now import sign_in_keys
 from usertide.risk.trainer import MODEL_NAME as POPULATION_MODEL
@@ -201,8 +201,16 @@ class Service:
 
 
 def build_processors(velocity: NetworkVelocity, risk: LoginRisk) -> list[Processor[Any]]:
-    """The service's processors, in order (tests build the same engine)."""
-    return [velocity, Sessionizer(), BehaviourFeatures(), Profile(), risk]
+    """The service's processors, in order (tests build the same engine); the aftermath
+    of a sign-in reads what ``risk`` made of it, so it comes after it."""
+    return [
+        velocity,
+        Sessionizer(),
+        BehaviourFeatures(),
+        Profile(),
+        risk,
+        LoginAftermath(risk.config),
+    ]
 
 
 def _outbox(settings: Settings, store: Store, webhook_secret: str) -> OutboxWorker | None:

@@ -17,7 +17,13 @@ from usertide.evaluation.login_eval import (
     format_report,
     read_logins,
 )
-from usertide.evaluation.login_sim import ATTACK_TYPES, LoginSimConfig, write_jsonl
+from usertide.evaluation.login_sim import (
+    ATTACK_TYPES,
+    LoginSimConfig,
+    simulate_sessions,
+    write_events,
+    write_jsonl,
+)
 
 Event = dict[str, Any]
 
@@ -215,3 +221,50 @@ def test_cli_simulate_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run_eval_login(out, as_json=False, scorers=[Constant()]) == 0
     assert "constant" in capsys.readouterr().out
     assert run_eval_login(tmp_path / "missing.jsonl", as_json=False) == 2
+
+
+class Follower(Constant):
+    """Raises an alert for the sign-in before each "Email Changed" (session scoring)."""
+
+    name = "follower"
+
+    def __init__(self) -> None:
+        self.last: dict[str, str] = {}
+        self.followed: list[str] = []
+        self.signed_in: set[str] = set()
+
+    def score(self, event: Event) -> float:
+        return 0.1
+
+    def learn(self, event: Event, score: float) -> None:
+        self.signed_in.add(event["messageId"])
+        if event["properties"]["success"]:
+            self.last[event["userId"]] = event["messageId"]
+
+    def follow(self, event: Event) -> list[tuple[str, float]]:
+        assert event["event"] != "login"
+        sign_in = self.last[event["userId"]]
+        assert sign_in in self.signed_in  # learned before the session's events come
+        self.followed.append(event["event"])
+        return [(sign_in, 0.9)] if event["event"] == "Email Changed" else []
+
+
+def test_alerts_later_in_the_session_count_for_their_sign_in(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.jsonl"
+    config = LoginSimConfig(users=80, days=16, seed=3, attacks_per_type=5)
+    write_events(path, simulate_sessions(config))
+    follower, plain = Follower(), Constant()
+    report = evaluate(path, [follower, plain])
+    assert "Email Changed" in follower.followed and "login" not in follower.followed
+    result = report.scorers[0]
+    assert result.with_session is not None and report.scorers[1].with_session is None
+    assert result.session_alerts == follower.followed.count("Email Changed") or (
+        0 < result.session_alerts <= follower.followed.count("Email Changed")
+    )
+    by_type = {r.attack_type: r for r in result.with_session}
+    at_sign_in = {r.attack_type: r for r in result.successful}
+    assert at_sign_in[ALL_ATTACKS].roc_auc == 0.5  # the sign-in scores are constant
+    assert by_type[ALL_ATTACKS].roc_auc is not None and by_type[ALL_ATTACKS].roc_auc > 0.5
+    # the sign-in counts are those of the sign-ins alone
+    assert report.signins == len(read_logins(path))
+    assert "later in their session" in format_report(report)

@@ -19,6 +19,7 @@ from usertide.evaluation.login_sim import (
     browser_family,
     hosting_networks,
     simulate_logins,
+    simulate_sessions,
     simulated_networks,
     write_jsonl,
 )
@@ -222,3 +223,57 @@ def test_extra_user_agents_parse_as_real_browsers() -> None:
         assert (device.device_type == "mobile") == browser.mobile
     assert len({b.user_agent for b in ALL_BROWSERS}) == len(ALL_BROWSERS)
     assert {browser_family(b) for b in ALL_BROWSERS} >= {"Chrome", "Firefox", "Mobile Safari"}
+
+
+SENSITIVE = {
+    "Password Changed",
+    "Email Changed",
+    "Payment Method Added",
+    "Data Exported",
+    "Two-Factor Disabled",
+}
+
+
+@pytest.fixture(scope="module")
+def sessions() -> list[Event]:
+    return list(simulate_sessions(CONFIG))
+
+
+def test_sessions_keep_the_sign_ins_as_they_were(
+    events: list[Event], sessions: list[Event]
+) -> None:
+    assert [e for e in sessions if e["event"] == "login"] == events
+    assert [e["timestamp"] for e in sessions] == sorted(e["timestamp"] for e in sessions)
+    assert len(sessions) > len(events)
+
+
+def test_session_events_follow_a_successful_sign_in_from_its_browser(sessions: list[Event]) -> None:
+    # the latest successful sign-in per account and browser (a user may sign in on the
+    # phone while the laptop's session goes on)
+    last: dict[tuple[str, str, str], Event] = {}
+    kinds: dict[str, Counter[str]] = {"legit": Counter(), "attack": Counter()}
+    for event in sessions:
+        key = (event["userId"], event["context"]["ip"], event["context"]["userAgent"])
+        if event["event"] == "login":
+            if event["properties"]["success"]:
+                last[key] = event
+            continue
+        assert event["type"] == "track" and event["properties"] == {}  # no labels
+        sign_in = last[key]
+        assert timedelta(0) < when(event) - when(sign_in) <= timedelta(minutes=40)
+        if event["event"] in SENSITIVE:
+            kinds[sign_in["properties"]["label"]][event["event"]] += 1
+    # legitimate users change passwords and e-mail addresses too, only much more rarely
+    sign_ins = [e for e in sessions if e["event"] == "login"]
+    legit_sessions = sum(1 for e in of_type(sign_ins, None) if e["properties"]["success"])
+    assert 0 < sum(kinds["legit"].values()) < 0.05 * legit_sessions
+    assert kinds["legit"]["Password Changed"] > 0
+    takeovers = sum(
+        1
+        for e in sessions
+        if e["event"] == "login"
+        and e["properties"]["label"] == "attack"
+        and e["properties"]["success"]
+        and e["properties"]["attack_type"] != "credential_stuffing"
+    )
+    assert sum(kinds["attack"].values()) > 0.3 * takeovers

@@ -11,7 +11,10 @@ from usertide.engine import Detection, Engine
 from usertide.enrich import build_enrichers
 from usertide.events import Context, Event
 from usertide.risk import FEEDBACK_EVENT, LoginRisk, NetworkVelocity, RiskConfig
+from usertide.risk.assess import NetworkActivity
+from usertide.risk.features import login_features
 from usertide.risk.history import LoginHistory
+from usertide.risk.population import Population, train_population
 
 CHROME_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
@@ -200,3 +203,85 @@ def test_thresholds_are_configurable() -> None:
     strict = Engine([NetworkVelocity(), LoginRisk(RiskConfig(medium=0.01, high=0.02))])
     (d,) = run(strict, login("someone", HOME_IP, CHROME_MAC, timedelta(0)))
     assert d.level == "high"
+
+
+ATT_IP = "76.218.30.{}"  # AT&T Internet, Dallas: another US ISP than Jane's Comcast
+COMCAST_NEW_24 = "73.92.15.{}"  # Comcast too, a /24 Jane has never had
+
+
+def site_population() -> Population:
+    """Other accounts' sign-ins, as the trainer would count them: mostly Comcast, some
+    AT&T, a few abroad; Chrome and Firefox."""
+    places = [HOME_IP] * 6 + [HOME2_IP] * 2 + [ATT_IP] * 3 + [KYIV_IP]
+    others = [
+        login_features(login(f"other{i}", places[i % len(places)], ua, timedelta(hours=i)))
+        for i in range(240)
+        for ua in ((CHROME_MAC, FIREFOX_WIN)[i % 2],)
+    ]
+    return train_population(others)
+
+
+def engine_with(config: RiskConfig | None = None) -> tuple[Engine, LoginRisk]:
+    risk = LoginRisk(config, site_population())
+    return Engine([NetworkVelocity(config), risk]), risk
+
+
+def test_another_isp_of_the_home_country_is_challenged_and_named() -> None:
+    # A residential proxy in the victim's country with the victim's own browser at the
+    # usual hour: only the network owner is new (what targeted takeovers look like).
+    engine, _ = engine_with()
+    janes_habits(engine)
+    (d,) = run(engine, login("jane", ATT_IP, CHROME_MAC, timedelta(days=21)))
+    assert d.level != "low" and d.data["action"] in ("challenge", "deny")
+    reason = next(r for r in d.reasons if r.code == "new_network")
+    assert d.data["network"] and d.data["network"] in reason.message
+    assert reason.data["network"] == d.data["network"]
+    assert "new_country" not in {r.code for r in d.reasons}
+
+
+def test_new_isp_weighs_through_its_configured_weight() -> None:
+    scores = []
+    for weight in (RiskConfig().weights["new_network"], 0.0):
+        config = RiskConfig(weights={**RiskConfig().weights, "new_network": weight})
+        engine, risk = engine_with(config)
+        janes_habits(engine)
+        event = login("jane", ATT_IP, CHROME_MAC, timedelta(days=21))
+        scores.append(risk.assess(event, history(engine, "jane"), NetworkActivity()).score)
+    weighted, unweighted = scores
+    assert unweighted < 0.5 <= weighted
+
+
+def test_new_address_block_of_the_own_isp_costs_less_than_a_new_isp() -> None:
+    # DHCP hands the household another /24 of the same ISP: allowed, and scored well
+    # below a new ISP, which the likelihood alone (one μ for all levels) charged alike.
+    engine, risk = engine_with()
+    janes_habits(engine)
+    h = history(engine, "jane")
+    quiet = NetworkActivity()
+    same_isp = risk.assess(login("jane", COMCAST_NEW_24, CHROME_MAC, timedelta(days=21)), h, quiet)
+    other_isp = risk.assess(login("jane", ATT_IP, CHROME_MAC, timedelta(days=21)), h, quiet)
+    assert same_isp.level == "low" and "new_network" not in {r.code for r in same_isp.reasons}
+    assert same_isp.log_lr < other_isp.log_lr and same_isp.score < other_isp.score / 3
+    flat = RiskConfig(level_smoothing={})
+    flat_engine, flat_risk = engine_with(flat)
+    janes_habits(flat_engine)
+    flat_same = flat_risk.assess(
+        login("jane", COMCAST_NEW_24, CHROME_MAC, timedelta(days=21)),
+        history(flat_engine, "jane"),
+        quiet,
+    )
+    assert same_isp.log_lr < flat_same.log_lr  # the larger μ at the /24 level
+    assert run(engine, login("jane", COMCAST_NEW_24, CHROME_MAC, timedelta(days=21))) == []
+
+
+def test_a_short_history_does_not_weigh_a_new_isp_yet() -> None:
+    engine, risk = engine_with()
+    janes_habits(engine, days=RiskConfig().familiar_logins - 1)
+    event = login("jane", ATT_IP, CHROME_MAC, timedelta(days=10))
+    result = risk.assess(event, history(engine, "jane"), NetworkActivity())
+    assert "new_network" in {r.code for r in result.reasons}  # said, but not weighed
+    config = RiskConfig(familiar_logins=1)
+    weighed = LoginRisk(config, risk.population).assess(
+        event, history(engine, "jane"), NetworkActivity()
+    )
+    assert weighed.score > result.score

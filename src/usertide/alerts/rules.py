@@ -9,7 +9,7 @@ LEVELS = {"low": 0, "medium": 1, "high": 2}
 
 class AlertRule(msgspec.Struct, kw_only=True, frozen=True):
     name: str
-    detectors: tuple[str, ...] = ("login_risk",)
+    detectors: tuple[str, ...] = ("login_risk", "login_aftermath")
     min_level: str = "medium"
     reasons: tuple[str, ...] = ()  # only these reason codes (empty: any)
     notify_admins: bool = True

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from usertide.evaluation.login_eval import LoginScorer, evaluate, format_report
-from usertide.evaluation.login_sim import LoginSimConfig, simulate_logins, write_events
+from usertide.evaluation.login_sim import LoginSimConfig, simulate_sessions, write_events
 
 
 def default_scorers() -> list[LoginScorer]:
@@ -39,11 +39,17 @@ def run_eval_login(path: Path, as_json: bool, scorers: list[LoginScorer] | None 
 
 def run_simulate_logins(out: Path, users: int, days: int, seed: int) -> int:
     """Write a simulated, labelled sign-in stream to ``out`` and summarise it."""
+    """Sign-ins and, after each successful one, what its session does."""
     attempts: Counter[str] = Counter()
     successes: Counter[str] = Counter()
+    after: Counter[str] = Counter()
 
     def counted(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for event in events:
+            if event["event"] != "login":
+                after[event["event"]] += 1
+                yield event
+                continue
             properties = event["properties"]
             kind = properties["attack_type"] or "legit"
             attempts[kind] += 1
@@ -53,12 +59,16 @@ def run_simulate_logins(out: Path, users: int, days: int, seed: int) -> int:
     started = time.perf_counter()
     try:
         config = LoginSimConfig(users=users, days=days, seed=seed)
-        total = write_events(out, counted(simulate_logins(config)))
+        total = write_events(out, counted(simulate_sessions(config)))
     except ValueError as exc:
         print(f"usertide eval simulate-logins: {exc}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - started
-    print(f"wrote {total} sign-in attempts to {out} in {seconds:.1f} s (seed {seed})")
+    signins = sum(attempts.values())
+    print(f"wrote {signins} sign-in attempts to {out} in {seconds:.1f} s (seed {seed})")
     for kind, count in attempts.most_common():
         print(f"  {kind:<20} {count:>8} attempts {successes[kind]:>7} successful")
+    print(f"  and {total - signins} events of the sessions after successful sign-ins:")
+    for name, count in after.most_common():
+        print(f"    {name:<22} {count:>8}")
     return 0

@@ -11,6 +11,19 @@ positive rate, and the share of legitimate sign-ins challenged when the threshol
 99 % of the attacks. It does so twice: over successful sign-ins only (the headline: an
 account takeover is a successful sign-in) and over every attempt, failed ones included.
 Throughput is the number of sign-ins a scorer handles per second (score + learn).
+
+**After the sign-in.** A file may also hold the events of the sessions that follow
+successful sign-ins (``simulate_sessions``: password or e-mail changes and the like,
+unlabelled). A scorer that has ``follow(event)`` sees each of them in time order, between
+the sign-ins, after it has learned from every earlier sign-in, as the live engine does;
+it answers the alerts the event raises as (sign-in ``messageId``, score) pairs, naming
+the sign-in each alert is about (the service's ``LoginAftermath`` detection names it in
+``data["sign_in"]``). A sign-in's *session score* is then the highest of its own score
+and those alerts' scores, and the report adds a third table, successful sign-ins by
+session score: a takeover counts as detected at a threshold when the sign-in or any
+alert raised later in its session reaches it. That alert comes minutes after the
+attacker got in: it is a review or a forced sign-out, not a challenge at the door. The
+sign-in tables never use these events; a scorer without ``follow`` never sees them.
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 import numpy as np
@@ -47,6 +60,15 @@ class LoginScorer(Protocol):
         ...
 
 
+@runtime_checkable
+class SessionScorer(LoginScorer, Protocol):
+    """A scorer that also watches what accounts do after signing in."""
+
+    def follow(self, event: dict[str, Any]) -> list[tuple[str, float]]:
+        """A non-sign-in event: the alerts it raises, as (sign-in messageId, score)."""
+        ...
+
+
 class MetricRow(msgspec.Struct, kw_only=True):
     attack_type: str  # an attack type or ALL_ATTACKS
     attacks: int
@@ -62,6 +84,10 @@ class ScorerResult(msgspec.Struct, kw_only=True):
     signins_per_second: float
     successful: list[MetricRow]  # the headline: successful sign-ins only
     all_attempts: list[MetricRow]
+    # successful sign-ins by session score (see the module's docstring); None when the
+    # scorer does not follow sessions or the file holds none
+    with_session: list[MetricRow] | None = None
+    session_alerts: int = 0  # alerts raised after sign-ins (follow's answers)
 
 
 class EvalReport(msgspec.Struct, kw_only=True):
@@ -87,6 +113,11 @@ class GroundTruth(msgspec.Struct, kw_only=True, frozen=True):
 
 def read_logins(path: Path) -> list[dict[str, Any]]:
     """The ``login`` track events of a JSON-lines file, in file (= time) order."""
+    return [e for e in read_events(path) if is_sign_in(e)]
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every ``track`` event of a JSON-lines file, in file (= time) order."""
     decoder = msgspec.json.Decoder(dict[str, Any])
     events: list[dict[str, Any]] = []
     with path.open("rb") as lines:
@@ -97,9 +128,13 @@ def read_logins(path: Path) -> list[dict[str, Any]]:
                 event = decoder.decode(line)
             except msgspec.DecodeError as exc:
                 raise ValueError(f"{path}:{number}: not a JSON object: {exc}") from None
-            if event.get("type") == "track" and event.get("event") == "login":
+            if event.get("type") == "track":
                 events.append(event)
     return events
+
+
+def is_sign_in(event: dict[str, Any]) -> bool:
+    return event.get("type") == "track" and event.get("event") == "login"
 
 
 def ground_truth(events: Sequence[dict[str, Any]]) -> GroundTruth:
@@ -125,15 +160,38 @@ def without_ground_truth(event: dict[str, Any]) -> dict[str, Any]:
 
 def run_scorer(scorer: LoginScorer, events: Sequence[dict[str, Any]]) -> tuple[list[float], float]:
     """Score then learn each event in order; returns the scores and the seconds it took."""
+    scores, _, seconds = run_sessions(scorer, events)
+    return scores, seconds
+
+
+def run_sessions(
+    scorer: LoginScorer, events: Sequence[dict[str, Any]]
+) -> tuple[list[float], list[float] | None, float]:
+    """Score then learn each sign-in in order, and hand the other events to ``follow``
+    when the scorer has it; returns the sign-ins' scores, their session scores (None
+    without ``follow``) and the seconds it took."""
+    follower = scorer if isinstance(scorer, SessionScorer) else None
     scores: list[float] = []
+    index: dict[str, int] = {}
     started = time.perf_counter()
+    session: list[float] | None = [] if follower is not None else None
     for event in events:
+        if not is_sign_in(event):
+            if follower is not None and session is not None:
+                for sign_in, value in follower.follow(event):
+                    at = index.get(sign_in)
+                    if at is not None and value > session[at]:
+                        session[at] = float(value)
+            continue
         value = float(scorer.score(event))
         if not math.isfinite(value):
             raise ValueError(f"{scorer.name} returned {value} for {event.get('messageId')}")
         scorer.learn(event, value)
+        index[str(event.get("messageId"))] = len(scores)
         scores.append(value)
-    return scores, time.perf_counter() - started
+        if session is not None:
+            session.append(value)
+    return scores, session, time.perf_counter() - started
 
 
 def evaluate(
@@ -145,16 +203,26 @@ def evaluate(
 ) -> EvalReport:
     """Run every scorer over the stream in ``path`` and measure how well it separates
     each attack type from the legitimate sign-ins."""
-    events = read_logins(path)
+    everything = read_events(path)
+    events = [e for e in everything if is_sign_in(e)]
+    has_sessions = len(everything) > len(events)
     truth = ground_truth(events)
     results: list[ScorerResult] = []
     for scorer in scorers:
         # Fresh copies per scorer: one scorer mutating events cannot affect another.
+        follows = has_sessions and isinstance(scorer, SessionScorer)
         visible = [
-            without_ground_truth(msgspec.json.decode(msgspec.json.encode(e))) for e in events
+            without_ground_truth(msgspec.json.decode(msgspec.json.encode(e)))
+            for e in (everything if follows else events)
         ]
-        scores, seconds = run_scorer(scorer, visible)
+        scores, session, seconds = run_sessions(scorer, visible)
         values = np.asarray(scores, dtype=np.float64)
+        with_session = None
+        raised = 0
+        if follows and session is not None:
+            after = np.asarray(session, dtype=np.float64)
+            raised = int((after > values).sum())
+            with_session = _rows(after, truth, fpr, recall, successful_only=True)
         results.append(
             ScorerResult(
                 name=scorer.name,
@@ -162,6 +230,8 @@ def evaluate(
                 signins_per_second=len(events) / seconds if seconds > 0 else math.inf,
                 successful=_rows(values, truth, fpr, recall, successful_only=True),
                 all_attempts=_rows(values, truth, fpr, recall, successful_only=False),
+                with_session=with_session,
+                session_alerts=raised,
             )
         )
     attack_counts: dict[str, int] = {}
@@ -251,10 +321,19 @@ def format_report(report: EvalReport) -> str:
             f"{result.name}: {result.signins_per_second:,.0f} sign-ins/s "
             f"({result.seconds:.1f} s for {report.signins})"
         )
-        for title, rows in (
+        tables = [
             ("successful sign-ins", result.successful),
             ("all attempts", result.all_attempts),
-        ):
+        ]
+        if result.with_session is not None:
+            tables.append(
+                (
+                    "successful sign-ins, with alerts raised later in their session "
+                    f"({result.session_alerts} sign-ins scored higher by one)",
+                    result.with_session,
+                )
+            )
+        for title, rows in tables:
             lines.append(f"  {title}")
             lines.extend(_table(rows, fpr_label, recall_label))
     return "\n".join(lines)

@@ -53,6 +53,23 @@ history), every attempt labelled ``attack``:
 - ``brute_force``: 20-200 failed attempts on one account, a few seconds apart, from one
   hosting or foreign address; half end with a success.
 
+**After the sign-in** (``simulate_sessions`` only; ``simulate_logins`` is the sign-ins
+alone, unchanged): every successful sign-in is followed, from the same address and
+browser, by what its session does, as Segment ``track`` events without labels: zero to
+two ordinary ones (``Order Viewed``, ``Product Viewed``, ``Settings Viewed``) and
+sometimes account changes (``Password Changed``, ``Email Changed``, ``Payment Method
+Added``, ``Data Exported``, ``Two-Factor Disabled``). Legitimate sessions make them
+rarely (per session 0.3 %, 0.1 %, 0.8 %, 0.1 %, 0.02 %; a password change in 8 % of the
+sessions that followed two or more failed attempts), 1-40 minutes after signing in. A
+takeover session (a successful attack sign-in) only looks around 35 % of the time (70 %
+for credential stuffing, whose lists are mostly checked and sold, not used at once);
+otherwise it changes the e-mail address (45 %), the password (35 %), adds a payment
+method (30 %), exports data (25 %) or turns off two-factor authentication (10 %), at
+least one of them, 0.5-15 minutes after signing in. These rates are assumptions of this
+simulator, in the spirit of what Castle and Sift describe (takeovers lock the owner out
+and cash out), not measurements: a result that depends on them says so. They come from
+their own random stream, so the sign-ins are the same with or without them.
+
 Every IP prefix is a real, public /24 chosen from the ISP, carrier, business-fibre or
 hosting ranges named next to it, and the offline GeoLite2 data usertide ships resolves it
 to the country stated (tested); no traffic is ever sent anywhere. On the default config
@@ -443,6 +460,25 @@ _TYPO: Final = 0.05  # one failed attempt before a legitimate sign-in
 _FORGOT: Final = 0.01  # two to four
 _UNKNOWN_ACCOUNTS: Final = 0.2  # share of credential-stuffing names that do not exist
 _STUFFING_SUCCESS: Final = 0.04
+# After the sign-in (see the module's docstring): per-session shares, assumed.
+_LEGIT_ACTIONS: Final = (
+    ("Password Changed", 0.003),
+    ("Email Changed", 0.001),
+    ("Payment Method Added", 0.008),
+    ("Data Exported", 0.001),
+    ("Two-Factor Disabled", 0.0002),
+)
+_PASSWORD_AFTER_FAILURES: Final = 0.08
+_TAKEOVER_ACTIONS: Final = (
+    ("Email Changed", 0.45),
+    ("Password Changed", 0.35),
+    ("Payment Method Added", 0.30),
+    ("Data Exported", 0.25),
+    ("Two-Factor Disabled", 0.10),
+)
+_TAKEOVER_QUIET: Final = 0.35
+_STUFFING_QUIET: Final = 0.70
+_ORDINARY_PAGES: Final = ("Order Viewed", "Product Viewed", "Settings Viewed")
 
 
 class _Attempt(NamedTuple):
@@ -453,6 +489,7 @@ class _Attempt(NamedTuple):
     user_agent: str
     success: bool
     attack_type: AttackType | None
+    failures_before: int = 0  # failed attempts just before this one (its own burst)
 
 
 @dataclass(slots=True)
@@ -494,6 +531,12 @@ def simulate_logins(config: LoginSimConfig | None = None) -> Iterator[dict[str, 
     return _Simulator(config or LoginSimConfig()).events()
 
 
+def simulate_sessions(config: LoginSimConfig | None = None) -> Iterator[dict[str, Any]]:
+    """The sign-in attempts of ``simulate_logins`` (the same events) and, after each
+    successful one, what its session does (unlabelled ``track`` events), in time order."""
+    return _Simulator(config or LoginSimConfig()).events(sessions=True)
+
+
 def write_jsonl(path: Path, config: LoginSimConfig | None = None) -> int:
     """Write the stream to ``path`` as JSON lines; returns the number of events."""
     return write_events(path, simulate_logins(config))
@@ -528,22 +571,26 @@ class _Simulator:
         self.attempts: list[_Attempt] = []
         self.users = [self._make_user(n) for n in range(1, config.users + 1)]
 
-    def events(self) -> Iterator[dict[str, Any]]:
+    def events(self, sessions: bool = False) -> Iterator[dict[str, Any]]:
         self.attempts = []
         for user in self.users:
             self._legit(user)
         self._attacks()
         self.attempts.sort()
         rng = self.rng
+        actions = self._aftermath() if sessions else []
+        next_action = 0
         for attempt in self.attempts:
-            seconds, millis = divmod(attempt.timestamp_ms, 1000)
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+            while next_action < len(actions) and actions[next_action][0] < attempt[:2]:
+                yield actions[next_action][1]
+                next_action += 1
+            stamp = _stamp(attempt.timestamp_ms)
             yield {
                 "type": "track",
                 "event": "login",
                 "messageId": seeded_uuid4(rng),
                 "userId": attempt.user_id,
-                "timestamp": f"{stamp}.{millis:03d}Z",
+                "timestamp": stamp,
                 "context": {"ip": attempt.ip, "userAgent": attempt.user_agent},
                 "properties": {
                     "success": attempt.success,
@@ -551,6 +598,52 @@ class _Simulator:
                     "attack_type": attempt.attack_type,
                 },
             }
+        for _, action in actions[next_action:]:
+            yield action
+
+    # --- after the sign-in ------------------------------------------------------------------
+    def _aftermath(self) -> list[tuple[tuple[int, int], dict[str, Any]]]:
+        """What each successful sign-in's session does, keyed for merging by (time, order
+        after the sign-ins of the same millisecond); from a random stream of its own."""
+        rng = Random(f"aftermath-{self.config.seed}")
+        out: list[tuple[tuple[int, int], dict[str, Any]]] = []
+        for attempt in self.attempts:
+            if not attempt.success:
+                continue
+            kind = attempt.attack_type
+            names: list[tuple[float, str]] = []  # (minutes after the sign-in, event name)
+            if kind is None:
+                window = (1.0, 40.0)
+                for name, share in _LEGIT_ACTIONS:
+                    if name == "Password Changed" and attempt.failures_before >= 2:
+                        share = _PASSWORD_AFTER_FAILURES
+                    if rng.random() < share:
+                        names.append((rng.uniform(*window), name))
+            else:
+                window = (0.5, 15.0)
+                quiet = _STUFFING_QUIET if kind == "credential_stuffing" else _TAKEOVER_QUIET
+                if rng.random() >= quiet:
+                    drawn = [n for n, share in _TAKEOVER_ACTIONS if rng.random() < share]
+                    for name in drawn or [rng.choice(_TAKEOVER_ACTIONS)[0]]:
+                        names.append((rng.uniform(*window), name))
+            for _ in range(rng.choice((0, 1, 1, 2))):
+                names.append((rng.uniform(0.2, 30.0), rng.choice(_ORDINARY_PAGES)))
+            for minutes, name in names:
+                when = attempt.timestamp_ms + int(minutes * 60_000)
+                if when >= self.end_ms:
+                    continue
+                event = {
+                    "type": "track",
+                    "event": name,
+                    "messageId": seeded_uuid4(rng),
+                    "userId": attempt.user_id,
+                    "timestamp": _stamp(when),
+                    "context": {"ip": attempt.ip, "userAgent": attempt.user_agent},
+                    "properties": {},
+                }
+                out.append(((when, len(self.attempts) + len(out)), event))
+        out.sort(key=lambda item: item[0])
+        return out
 
     # --- population ---------------------------------------------------------------------
     def _make_user(self, number: int) -> _User:
@@ -683,7 +776,7 @@ class _Simulator:
         for gap in gaps:
             self._add(when, user_id, ip, user_agent, False, attack_type)
             when += gap
-        self._add(when_ms, user_id, ip, user_agent, success, attack_type)
+        self._add(when_ms, user_id, ip, user_agent, success, attack_type, failures)
         return when_ms
 
     def _add(
@@ -694,12 +787,16 @@ class _Simulator:
         user_agent: str,
         success: bool,
         attack_type: AttackType | None,
+        failures_before: int = 0,
     ) -> None:
         if self.start_ms <= when_ms < self.end_ms:
             sequence = len(self.attempts)
             self.attempts.append(
-                _Attempt(when_ms, sequence, user_id, ip, user_agent, success, attack_type)
-            )
+                _Attempt(
+                    when_ms, sequence, user_id, ip, user_agent, success, attack_type,
+                    failures_before,
+                )
+            )  # fmt: skip
 
     # --- attacks --------------------------------------------------------------------------
     def _attacks(self) -> None:
@@ -800,6 +897,11 @@ class _Simulator:
             self._add(
                 when, user_id, rng.choice(ips), rng.choice(agents), success, "credential_stuffing"
             )
+
+
+def _stamp(when_ms: int) -> str:
+    seconds, millis = divmod(when_ms, 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
 def _poisson(mean: float, rng: Random) -> int:

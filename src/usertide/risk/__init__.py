@@ -1,5 +1,6 @@
 """Sign-in risk: per-user likelihood (Freeman et al. 2016) plus velocity and travel signals."""
 
+from usertide.risk.aftermath import LoginAftermath
 from usertide.risk.assess import Assessment, NetworkActivity, assess
 from usertide.risk.config import RiskConfig
 from usertide.risk.detector import FEEDBACK_EVENT, LoginRisk, NetworkVelocity, is_login
@@ -10,6 +11,7 @@ from usertide.risk.population import Population, train_population
 __all__ = [
     "FEEDBACK_EVENT",
     "Assessment",
+    "LoginAftermath",
     "LoginFeatures",
     "LoginHistory",
     "LoginRisk",

@@ -29,6 +29,7 @@ class NetworkActivity(msgspec.Struct, frozen=True):
 
     failures: int = 0  # failed attempts within the failure window, this one included
     users: int = 0  # distinct accounts tried within the stuffing window, this one included
+    attempts: int = 0  # attempts within the failure window, this one included
 
 
 class Assessment(msgspec.Struct, kw_only=True, frozen=True):
@@ -53,7 +54,14 @@ def assess(
     found: list[Count | None] | None = None,
 ) -> Assessment:
     """``found``: see ``log_likelihood_ratio`` (the engine learns with it)."""
-    log_lr, seen = log_likelihood_ratio(login, history, population, config.smoothing, found=found)
+    log_lr, seen = log_likelihood_ratio(
+        login,
+        history,
+        population,
+        config.smoothing,
+        found=found,
+        level_smoothing=config.level_smoothing,
+    )
     weights = config.weights
     reasons: list[Reason] = []
     z = config.bias + config.lr_weight * log_lr
@@ -70,6 +78,21 @@ def assess(
                 data={"country": login.country, "previous": list(history.countries)},
             )
         )
+    elif known and seen["network"] < 0.05 and bool(login.country):
+        # Another ISP of the account's own country. The likelihood charges a new ISP
+        # what it charges a new /24 of the account's own ISP (log(1 + w/μ) either way);
+        # households keep their ISP while their addresses churn, so a familiar account
+        # moving ISP weighs on its own (residential proxies in the victim's country).
+        reasons.append(
+            Reason(
+                code="new_network",
+                message=f"first sign-in from the network of "
+                f"{login.network_owner or 'an unknown provider'}",
+                data={"network": login.network_owner},
+            )
+        )
+        if history.logins >= config.familiar_logins:
+            z += weights.get("new_network", 0.0)
     if new_device:
         reasons.append(
             Reason(
@@ -84,14 +107,6 @@ def assess(
             # phone bought abroad is rarer than either alone). The likelihood weighs each
             # by the history behind it; this adds what a short history cannot say yet.
             z += weights.get("new_country_and_device", 0.0)
-    elif known and seen["network"] < 0.05 and not reasons:
-        reasons.append(
-            Reason(
-                code="new_network",
-                message=f"first sign-in from the network of "
-                f"{login.network_owner or 'an unknown provider'}",
-            )
-        )
 
     signals: list[Reason] = []  # each adds its weight to the log-odds, below
 
@@ -160,7 +175,7 @@ def assess(
         z += weights.get(reason.code, 0.0)
         reasons.append(reason)
     score = 1.0 / (1.0 + math.exp(-z))
-    if score < config.medium and any(r.code in config.challenge_signals for r in signals):
+    if score < config.medium and _under_attack(signals, network, config):
         # Attacks in progress are challenged whatever else the sign-in looks like (as
         # Auth0 and Cognito do past their thresholds): a familiar device and place must
         # not let the sixth guess of a burst through.
@@ -174,6 +189,21 @@ def assess(
         log_lr=round(log_lr, 3),
         population=population.version,
     )
+
+
+def _under_attack(signals: list[Reason], network: NetworkActivity, config: RiskConfig) -> bool:
+    for reason in signals:
+        if reason.code not in config.challenge_signals:
+            continue
+        if reason.code == "brute_force":
+            return True
+        # Many accounts (and their typos) behind one /24 is also an office or a
+        # carrier's NAT: it is someone trying a list of passwords when most attempts fail.
+        if network.failures >= config.stuffing_failures and 2 * network.failures >= max(
+            network.attempts, 1
+        ):
+            return True
+    return False
 
 
 def _signal(

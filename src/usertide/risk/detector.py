@@ -37,6 +37,7 @@ from usertide.risk.population import Population
 
 FEEDBACK_EVENT = "$login_feedback"
 NETWORK_SCRATCH = "network_activity"
+ASSESSMENT_SCRATCH = "login_assessment"  # this sign-in's Assessment, for later processors
 RISK_PROPERTY = "$risk"
 MAX_ATTEMPTS = 64
 
@@ -100,14 +101,16 @@ class NetworkVelocity(Processor[NetworkState]):
         c = self.config
         failed_since = now - c.failure_window
         tried_since = now - c.stuffing_window
-        failures = 0
+        failures = recent = 0
         users = set()
         for a in attempts:  # one plain pass: this runs for every sign-in
             if a.time >= tried_since:
                 users.add(a.user)
-            if not a.success and a.time >= failed_since:
-                failures += 1
-        return NetworkActivity(failures=failures, users=len(users))
+            if a.time >= failed_since:
+                recent += 1
+                if not a.success:
+                    failures += 1
+        return NetworkActivity(failures=failures, users=len(users), attempts=recent)
 
     def merge(self, into: NetworkState, other: NetworkState) -> NetworkState:
         return into  # network state is never merged (it is not per user)
@@ -142,6 +145,7 @@ class LoginRisk(Processor[LoginHistory]):
         result = self._given(event) or assess(
             login, state, self.population, network, self.config, found
         )
+        user.scratch[ASSESSMENT_SCRATCH] = result
         if not login.success:
             state.failures.append(login.time)
             if len(state.failures) > MAX_FAILURES:
@@ -252,4 +256,11 @@ def _hash_of(who: str) -> int:
     return int.from_bytes(hashlib.blake2b(who.encode(), digest_size=4).digest(), "little")
 
 
-__all__ = ["FEEDBACK_EVENT", "LoginRisk", "NetworkVelocity", "Reason", "is_login"]
+__all__ = [
+    "ASSESSMENT_SCRATCH",
+    "FEEDBACK_EVENT",
+    "LoginRisk",
+    "NetworkVelocity",
+    "Reason",
+    "is_login",
+]

@@ -5,8 +5,13 @@ given its parent is smoothed toward the population's:
 
     p_u(x | parent) = (w_u(x) + μ · p_pop(x | parent)) / (w_u(parent) + μ)
 
-where ``w_u`` are the user's decayed counts. The attacker is modelled by the
-population (an attacker looks like a random sign-in), so the evidence for "attack" is
+where ``w_u`` are the user's decayed counts. A value the user has never used costs
+log(1 + w_u(parent) / μ) nats whatever the level, so μ may differ per level
+(``level_smoothing``): a household's /24 churns (DHCP, carrier NAT) where its ISP does
+not, so a larger μ at the /24 level makes a new /24 of the user's own ISP cost less
+than a new ISP (which ``assess`` weighs with ``RiskConfig.weights["new_network"]``).
+The attacker is modelled by the population (an attacker looks like a random sign-in),
+so the evidence for "attack" is
 ``Σ log p_pop − log p_u`` over the levels. A user with no history scores 0: the
 population prior alone says nothing about whether this is them.
 """
@@ -14,6 +19,7 @@ population prior alone says nothing about whether this is them.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -98,13 +104,16 @@ def log_likelihood_ratio(
     smoothing: float,
     floor: float = -1.5,
     found: list[Count | None] | None = None,
+    level_smoothing: Mapping[str, float] | None = None,
 ) -> tuple[float, dict[str, float]]:
     """The log-likelihood ratio, and the user's decayed weight of each level's value.
 
     ``found`` (when given) receives, per level in ``compact_levels`` order, the user's
     count of the value, ``None`` when the user has none, or ``UNSEARCHED``: learning
-    from the same sign-in then needs no second search.
+    from the same sign-in then needs no second search. ``level_smoothing``: μ of the
+    levels that do not use ``smoothing``.
     """
+    mus = level_smoothing or {}
     now = login.time
     total = total_weight(history, now)
     user_levels = history.levels
@@ -139,7 +148,8 @@ def log_likelihood_ratio(
                 weight = parent_weight
             if found is not None:
                 found.append(match)
-            ratio *= p_pop * (parent_weight + smoothing) / (weight + smoothing * p_pop)
+            mu = mus.get(level, smoothing)
+            ratio *= p_pop * (parent_weight + mu) / (weight + mu * p_pop)
             weights[level] = weight
             parent_weight = weight
         chain_total = math.log(ratio)
