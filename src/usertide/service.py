@@ -95,7 +95,7 @@ class Service:
             segments, loader, metrics=metrics, max_pending_events=settings.max_pending_events
         )
         inflight = InFlight(sign_in_keys(risk_config), lambda: runtime.offset)
-        committer.observers.append(inflight.observe)
+        committer.observers.append(inflight)
         trainer.announce = lambda event: committer.append_sync([event])
         secrets = load_or_create(settings.data_dir)
         links = LinkSigner(bytes.fromhex(secrets["link"]), settings.base_url)

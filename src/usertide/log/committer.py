@@ -14,7 +14,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from usertide.events import Event, FailedEvent
 from usertide.log.loader import Loader
@@ -23,6 +24,11 @@ from usertide.log.segments import SegmentLog
 from usertide.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+class LogObserver(Protocol):
+    def taken(self, events: Sequence[Event]) -> None: ...
+    def lost(self, events: Sequence[Event]) -> None: ...
 
 
 class LogUnavailable(Exception):
@@ -70,9 +76,10 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self.healthy = True
         self.last_offset = segments.last_offset
-        # Called with each durable stretch of events, in log order, before anyone is
-        # answered (the risk API's view of sign-ins the engine has not applied yet).
-        self.observers: list[Callable[[Sequence[Event]], None]] = []
+        # Told of the events the log takes, in log order (at once: their offsets are set
+        # when they are durable), and of those a failed write lost (the risk API's view
+        # of sign-ins the engine has not applied yet).
+        self.observers: list[LogObserver] = []
 
     def start(self) -> None:
         self.last_offset = self.segments.last_offset
@@ -92,6 +99,13 @@ class GroupCommitter:
         log offset of the last one. Duplicates are dropped later, when loading."""
         if not events and not failed:
             return 0
+        return await self.enqueue(events, failed)
+
+    def enqueue(
+        self, events: Sequence[Event], failed: Sequence[FailedEvent] = ()
+    ) -> asyncio.Future[int]:
+        """Take ``events`` into the log's queue now (their place in the log is fixed:
+        the writer commits in this order) and return the future of their durability."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         with self._cond:
@@ -102,13 +116,18 @@ class GroupCommitter:
                 raise LogUnavailable("the event log is behind; retry shortly")
             self._pending.append(_Pending(events, failed, future, loop))
             self._pending_events += len(events)
+            for observer in self.observers:
+                observer.taken(events)
             self._cond.notify()
-        return await future
+        return future
 
     def append_sync(self, events: Sequence[Event], failed: Sequence[FailedEvent] = ()) -> int:
         """The same for callers outside the event loop (imports); appends directly."""
         with self._commit_lock:
-            return self._commit_now(events, failed)
+            last = self._commit_now(events, failed)
+        for observer in self.observers:
+            observer.taken(events)
+        return last
 
     def _run(self) -> None:
         while True:
@@ -135,6 +154,8 @@ class GroupCommitter:
         except Exception as exc:
             log.exception("log commit failed")
             self.healthy = False
+            for observer in self.observers:
+                observer.lost(events)
             for item in taken:
                 item.loop.call_soon_threadsafe(_fail, item.future, exc)
             return
@@ -159,8 +180,6 @@ class GroupCommitter:
         m.commit_size.observe(len(events))
         m.log_offset.set(last)
         self.last_offset = last
-        for observer in self.observers:
-            observer(events)
         self.loader.submit(events, failed, last, committed_at)
         return last
 

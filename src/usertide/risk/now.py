@@ -95,8 +95,11 @@ def _catch_up(
     network = _copy(network, NetworkState) if network is not None else NetworkState()
     scratch = UserState("", {})
     user_ids = {e.id for e in late_user}
-    by_offset = {e.id: e for e in (*late_network, *late_user)}
-    for late in sorted(by_offset.values(), key=lambda e: e.offset or 0):
+    # In log order: the durable ones by offset, then the ones still in the log's queue
+    # in the order it took them (a stable sort keeps that order).
+    by_id = {e.id: e for e in (*late_network, *late_user)}
+    ordered = sorted(by_id.values(), key=lambda e: (e.offset is None, e.offset or 0))
+    for late in ordered:
         late_prefix = login_features(late).prefix
         if late_prefix == prefix:
             velocity.process(late, network, scratch)

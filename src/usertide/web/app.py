@@ -20,7 +20,6 @@ from usertide.web.errors import (
     server_error_handler,
 )
 from usertide.web.fastpath import IngestFastPath
-from usertide.web.keylocks import KeyedLocks
 from usertide.web.openapi import build_openapi
 
 
@@ -62,6 +61,5 @@ def create_app(service: Service) -> ASGIApp:
         lifespan=lifespan,
     )
     app.state.service = service
-    app.state.sign_in_locks = KeyedLocks()
     app.state.openapi = build_openapi()
     return IngestFastPath(app, service)

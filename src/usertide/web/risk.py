@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from asyncio import Future
 from datetime import UTC, datetime
 
 import msgspec
@@ -18,12 +19,12 @@ from usertide.capture.errors import ItemError
 from usertide.capture.timestamps import corrected_time
 from usertide.events import Context, Event, encode_event
 from usertide.log import LogUnavailable
+from usertide.risk.assess import Assessment
 from usertide.risk.detector import RISK_PROPERTY
 from usertide.risk.now import assess_now
 from usertide.service import Service
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
-from usertide.web.keylocks import KeyedLocks
 
 
 class LoginAttempt(msgspec.Struct, forbid_unknown_fields=True):
@@ -36,6 +37,7 @@ class LoginAttempt(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _decoder = msgspec.json.Decoder(LoginAttempt)
+_ALERT_ID = "_alert_id"
 log = logging.getLogger(__name__)
 
 
@@ -84,22 +86,41 @@ async def _risk_login(request: Request) -> Response:
     service.enrichers.enrich(event)
     if event.context.geo is None and event.context.ip is None:
         raise ApiError(400, "invalid_field", "'ip' is not an IP address")
-    locks: KeyedLocks = request.app.state.sign_in_locks
-    async with locks.hold(service.inflight.keys_of(event)):
-        return await _score_and_record(service, event)
-
-
-async def _score_and_record(service: Service, event: Event) -> Response:
-    """Score ``event`` from everything in the log before it, record it, then answer.
-
-    Attempts on one account or from one network are serialised (``sign_in_locks``), so
-    each is scored after the previous one is in the log and counted (``InFlight``);
-    answering only once the attempt is durable means a crash cannot lose an attempt
-    that was answered: after a restart the next answer still counts it.
-    """
     runtime = service.runtime
     if runtime.offset < service.startup_head:  # after a restart: replay first
         await asyncio.to_thread(runtime.wait_for, service.startup_head, 30.0)
+    # Scoring and taking into the log's queue run without yielding to the event loop,
+    # so attempts are serialised (for one account or network, and for all), each scored
+    # once the previous one is in the queue and counted, none waiting for another's fsync.
+    result, durable = _score_and_record(service, event)
+    try:
+        await durable
+    except LogUnavailable as exc:
+        if result.level != "low":  # the engine will not see it: keep the alert all the same
+            detection = service.login_risk.detection(event, event.user_id or "", result)
+            await run_in_threadpool(service.alerts.raise_alert, detection)
+        raise ApiError(503, "unavailable", f"the sign-in cannot be recorded: {exc}") from exc
+    return json_response(
+        {
+            "score": result.score,
+            "level": result.level,
+            "action": result.action,
+            "reasons": [msgspec.to_builtins(r) for r in result.reasons],
+            "alert_id": event.__dict__.get(_ALERT_ID),
+            "event_id": event.id,
+        }
+    )
+
+
+def _score_and_record(service: Service, event: Event) -> tuple[Assessment, Future[int]]:
+    """Score ``event`` from everything the log took before it, and have the log take it.
+
+    It must not await: no other attempt may be scored between its scoring and its
+    place in the log (``InFlight`` then counts it for the next). The caller answers
+    only once the attempt is durable, so a crash cannot lose an attempt that was
+    answered: after a restart the next answer still counts it.
+    """
+    runtime = service.runtime
     result = runtime.read(
         lambda engine: assess_now(
             engine, service.login_risk, service.network_velocity, event, service.inflight
@@ -118,23 +139,15 @@ async def _score_and_record(service: Service, event: Event) -> Response:
         alert_id = service.alerts.claim(
             service.login_risk.detection(event, event.user_id or "", result)
         )
+    event.__dict__[_ALERT_ID] = alert_id  # (beside the event, not in what the log keeps)
     try:
-        await service.committer.append([event])
+        durable = service.committer.enqueue([event])
     except LogUnavailable as exc:
-        if alert_id is not None:  # the engine will not see it: keep the alert all the same
+        if alert_id is not None:
             detection = service.login_risk.detection(event, event.user_id or "", result)
-            await run_in_threadpool(service.alerts.raise_alert, detection)
+            service.alerts.raise_alert(detection)
         raise ApiError(503, "unavailable", f"the sign-in cannot be recorded: {exc}") from exc
-    return json_response(
-        {
-            "score": result.score,
-            "level": result.level,
-            "action": result.action,
-            "reasons": [msgspec.to_builtins(r) for r in result.reasons],
-            "alert_id": alert_id,
-            "event_id": event.id,
-        }
-    )
+    return result, durable
 
 
 def routes() -> list[Route]:
