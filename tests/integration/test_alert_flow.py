@@ -185,6 +185,12 @@ def test_admin_feedback_and_listing(server: BackgroundServer) -> None:
         r = client.post(f"/v1/alerts/{alert_id}/feedback", headers=ADMIN, json={"verdict": "maybe"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_field"
         assert client.get("/v1/alerts").status_code == 401
+        for headers in ({}, {"Authorization": "Bearer wrong"}):  # the risk API's fast path
+            r = client.post(
+                "/v1/risk/login", headers=headers, json={"user_id": "x", "ip": "1.2.3.4"}
+            )
+            assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        assert client.get("/v1/risk/login", headers=ADMIN).status_code == 405
         # the same reasons again within the hour: no second alert
         second = sign_in(client, "bob", "176.36.0.11", FIREFOX, "2026-11-21T16:05:00Z")
         assert second["level"] != "low" and second["alert_id"] is None

@@ -1,4 +1,5 @@
-"""The ingestion fast path: POSTs to the ingestion endpoints skip the framework.
+"""The ingestion fast path: POSTs to the ingestion endpoints (and the risk API) skip the
+framework.
 
 Ingestion is the one hot path (thousands of requests a second from SDKs and browsers);
 Starlette's middleware stack, router and response plumbing cost about a quarter of
@@ -16,8 +17,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from usertide.service import Service
-from usertide.web import ingest
-from usertide.web.errors import error_response
+from usertide.web import ingest, risk
+from usertide.web.errors import ApiError, error_response
+from usertide.web.ingest import Handler
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +38,31 @@ class IngestFastPath:
         self.app = app
         self.service = service
         self.paths = ingest.paths()
+        # Other hot POSTs answered the same way: the synchronous risk API is called for
+        # every sign-in of the application, and waits for its record's fsync.
+        self.direct: dict[str, Handler] = {"/v1/risk/login": risk.risk_login}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = None
+        route = direct = None
         if scope["type"] == "http" and scope["method"] == "POST":
-            route = self.paths.get(scope["path"])
-        if route is None:
+            path = scope["path"]
+            route = self.paths.get(path)
+            direct = self.direct.get(path) if route is None else None
+        if route is None and direct is None:
             await self.app(scope, receive, send)
             return
         scope["app"] = self.app
         request = Request(scope, receive)
         try:
-            response = await ingest.ingest(request, self.service, *route)
+            if route is not None:
+                response = await ingest.ingest(request, self.service, *route)
+            else:
+                assert direct is not None
+                response = await direct(request)
         except ClientDisconnect:
             return  # the client left before sending its body: no one to answer
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message)
         except Exception:
             log.exception("unhandled error on POST %s", scope["path"])
             response = error_response(500, "internal_error", "an internal error occurred")
