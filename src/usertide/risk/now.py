@@ -60,11 +60,26 @@ def assess_now(
     prefix = login_features(event).prefix
     network_state = _network_state(engine, velocity, prefix)
     if inflight is not None:
-        late_user = inflight.pending(_USER + user_id) if user_id else []
-        late_network = inflight.pending(_NETWORK + prefix) if prefix is not None else []
-        if late_user or late_network:
-            history, network_state = _catch_up(
-                engine, risk, velocity, history, network_state, prefix, late_user, late_network
+        if user_id:
+            history = (
+                inflight.caught_up(
+                    _USER + user_id,
+                    lambda: history,
+                    _copy_history,
+                    _account_applier(engine, risk, velocity),
+                )
+                or history
+            )
+        if prefix is not None:
+            base = network_state
+            network_state = (
+                inflight.caught_up(
+                    _NETWORK + prefix,
+                    lambda: base if base is not None else NetworkState(),
+                    _copy_network,
+                    _network_applier(velocity),
+                )
+                or network_state
             )
     return risk.assess(event, history, velocity.peek(event, network_state))
 
@@ -79,38 +94,34 @@ def _network_state(
     return found if isinstance(found, NetworkState) else None
 
 
-def _catch_up(
-    engine: Engine,
-    risk: LoginRisk,
-    velocity: NetworkVelocity,
-    history: LoginHistory,
-    network: NetworkState | None,
-    prefix: str | None,
-    late_user: list[Event],
-    late_network: list[Event],
-) -> tuple[LoginHistory, NetworkState | None]:
-    """Apply the sign-ins not yet applied, in log order, to copies of the states, as
-    the engine will: the network's first (its activity is what the account's sees)."""
-    history = _copy(history, LoginHistory)
-    network = _copy(network, NetworkState) if network is not None else NetworkState()
-    scratch = UserState("", {})
-    user_ids = {e.id for e in late_user}
-    # In log order: the durable ones by offset, then the ones still in the log's queue
-    # in the order it took them (a stable sort keeps that order).
-    by_id = {e.id: e for e in (*late_network, *late_user)}
-    ordered = sorted(by_id.values(), key=lambda e: (e.offset is None, e.offset or 0))
-    for late in ordered:
-        late_prefix = login_features(late).prefix
-        if late_prefix == prefix:
-            velocity.process(late, network, scratch)
-        elif late.id in user_ids:
-            # A sign-in of this account from another network: that network's activity
-            # as the engine holds it (the answer only needs it when none was recorded).
-            other = _network_state(engine, velocity, late_prefix)
-            scratch.scratch[NETWORK_SCRATCH] = velocity.peek(late, other)
-        if late.id in user_ids:
-            risk.process(late, history, scratch)
-    return history, network
+def _account_applier(
+    engine: Engine, risk: LoginRisk, velocity: NetworkVelocity
+) -> Callable[[LoginHistory, Event], None]:
+    def apply(history: LoginHistory, late: Event) -> None:
+        # An attempt the risk API answered carries its assessment (the network's
+        # activity no longer matters); another sign-in sees its network as the engine
+        # holds it now.
+        scratch = UserState("", {})
+        other = _network_state(engine, velocity, login_features(late).prefix)
+        scratch.scratch[NETWORK_SCRATCH] = velocity.peek(late, other)
+        risk.process(late, history, scratch)
+
+    return apply
+
+
+def _network_applier(velocity: NetworkVelocity) -> Callable[[NetworkState, Event], None]:
+    def apply(network: NetworkState, late: Event) -> None:
+        velocity.process(late, network, UserState("", {}))
+
+    return apply
+
+
+def _copy_history(history: LoginHistory) -> LoginHistory:
+    return _copy(history, LoginHistory)
+
+
+def _copy_network(network: NetworkState) -> NetworkState:
+    return _copy(network, NetworkState)
 
 
 def _copy(value: T, kind: type[T]) -> T:
