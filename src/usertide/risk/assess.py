@@ -30,6 +30,7 @@ class NetworkActivity(msgspec.Struct, frozen=True):
     failures: int = 0  # failed attempts within the failure window, this one included
     users: int = 0  # distinct accounts tried within the stuffing window, this one included
     attempts: int = 0  # attempts within the failure window, this one included
+    failing_users: int = 0  # distinct accounts with a failed attempt in the failure window
 
 
 class Assessment(msgspec.Struct, kw_only=True, frozen=True):
@@ -197,10 +198,15 @@ def _under_attack(signals: list[Reason], network: NetworkActivity, config: RiskC
             continue
         if reason.code == "brute_force":
             return True
-        # Many accounts (and their typos) behind one /24 is also an office or a
-        # carrier's NAT: it is someone trying a list of passwords when most attempts fail.
-        if network.failures >= config.stuffing_failures and 2 * network.failures >= max(
-            network.attempts, 1
+        # Many accounts (and their typos, and someone who forgot a password) behind one
+        # /24 is also an office or a carrier's NAT: it is someone trying a list of
+        # passwords when most attempts fail, and fail on many accounts.
+        mostly_failing = network.failures >= config.stuffing_failures and (
+            2 * network.failures >= max(network.attempts, 1)
+        )
+        if mostly_failing and (
+            reason.code != "credential_stuffing"
+            or 2 * network.failing_users >= config.stuffing_users
         ):
             return True
     return False

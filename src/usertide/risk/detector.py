@@ -103,6 +103,7 @@ class NetworkVelocity(Processor[NetworkState]):
         tried_since = now - c.stuffing_window
         failures = recent = 0
         users = set()
+        failing = set()
         for a in attempts:  # one plain pass: this runs for every sign-in
             if a.time >= tried_since:
                 users.add(a.user)
@@ -110,7 +111,10 @@ class NetworkVelocity(Processor[NetworkState]):
                 recent += 1
                 if not a.success:
                     failures += 1
-        return NetworkActivity(failures=failures, users=len(users), attempts=recent)
+                    failing.add(a.user)
+        return NetworkActivity(
+            failures=failures, users=len(users), attempts=recent, failing_users=len(failing)
+        )
 
     def merge(self, into: NetworkState, other: NetworkState) -> NetworkState:
         return into  # network state is never merged (it is not per user)
