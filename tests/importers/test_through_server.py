@@ -226,10 +226,8 @@ def test_stale_runtime_file_is_ignored(tmp_path: Path) -> None:
         assert "events stored" in flat(done.stdout)
 
 
-def test_locked_store_without_server_is_explained(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    events_file, _ = write_files(tmp_path)
+def holding_the_store(data: Path) -> list[str]:
+    """A process that opens the data dir's store, says ``ready`` and keeps it."""
     hold = (
         "import sys, time\n"
         "from usertide.store import DuckDBStore\n"
@@ -237,7 +235,14 @@ def test_locked_store_without_server_is_explained(tmp_path: Path) -> None:
         "print('ready', flush=True)\n"
         "time.sleep(120)\n"
     )
-    command = [sys.executable, "-c", hold, str(data / "usertide.duckdb")]
+    return [sys.executable, "-c", hold, str(data / "usertide.duckdb")]
+
+
+def test_locked_store_without_server_is_explained(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    events_file, _ = write_files(tmp_path)
+    command = holding_the_store(data)
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as holder:
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
@@ -308,14 +313,7 @@ def test_sender_waits_for_a_server_that_restarts(tmp_path: Path) -> None:
 def test_a_second_server_on_a_held_data_dir_is_explained(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    hold = (
-        "import sys, time\n"
-        "from usertide.store import DuckDBStore\n"
-        "store = DuckDBStore(sys.argv[1])\n"
-        "print('ready', flush=True)\n"
-        "time.sleep(120)\n"
-    )
-    command = [sys.executable, "-c", hold, str(data / "usertide.duckdb")]
+    command = holding_the_store(data)
     serve = [sys.executable, "-m", "usertide.cli", "serve", "--data-dir", str(data)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as holder:
         try:
