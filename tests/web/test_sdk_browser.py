@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
 import threading
 import time
 import zlib
@@ -37,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from browsersupport import BASE_ARGS, chromium, unavailable
 from sdkcache import NpmUnavailable, npm_packages
 from usertide.config import load_settings
 from usertide.server import BackgroundServer, free_port
@@ -47,7 +47,6 @@ POSTHOG_JS = "1.449.2"
 ANALYTICS_NEXT = "1.84.3"
 PINNED = {"posthog-js": POSTHOG_JS, "@segment/analytics-next": ANALYTICS_NEXT}
 
-CHROMIUM = Path("/usr/bin/chromium")
 # An ordinary desktop Chrome: posthog-js drops events from user agents that look like
 # bots or headless browsers, and from browsers with navigator.webdriver set.
 USER_AGENT = (
@@ -55,14 +54,7 @@ USER_AGENT = (
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *BASE_ARGS,
     f"--user-agent={USER_AGENT}",
     "--disable-blink-features=AutomationControlled",
     # Only 127.0.0.1 is reachable: a request to a vendor's CDN or API fails visibly.
@@ -73,12 +65,6 @@ WRITE_KEY = "write-test"
 USER_ID = "jane"
 
 Event = dict[str, Any]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("USERTIDE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"USERTIDE_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
 
 
 # -- what the browser sent to usertide --------------------------------------------------
@@ -232,7 +218,7 @@ def sdk_dir() -> Path:
     try:
         return npm_packages(PINNED)
     except NpmUnavailable as exc:
-        _unavailable(f"the pinned SDKs cannot be installed from npm: {exc}")
+        unavailable(f"the pinned SDKs cannot be installed from npm: {exc}")
         raise
 
 
@@ -337,19 +323,8 @@ def site(sdk_dir: Path) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    pw = sync_playwright().start()
-    try:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-    finally:
-        pw.stop()
+    with chromium(CHROMIUM_ARGS) as launched:
+        yield launched
 
 
 # Notes, in the site's localStorage (it survives the page), how the page sent each

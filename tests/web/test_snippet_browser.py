@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,33 +20,18 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from browsersupport import BASE_ARGS, chromium
 from usertide.config import load_settings
 from usertide.server import BackgroundServer, free_port
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = BASE_ARGS
 ADMIN_KEY = "admin-test"
 WRITE_KEY = "write-test"
 SNIPPET = Path(__file__).parents[2] / "src" / "usertide" / "web" / "static" / "usertide.js"
 
 Event = dict[str, Any]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("USERTIDE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"USERTIDE_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
 
 
 # -- servers ----------------------------------------------------------------------------
@@ -141,19 +125,8 @@ def site(usertide: BackgroundServer) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    pw = sync_playwright().start()
-    try:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-    finally:
-        pw.stop()
+    with chromium(CHROMIUM_ARGS) as launched:
+        yield launched
 
 
 class Tab:
