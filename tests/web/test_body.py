@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from usertide.capture import CaptureError
 from usertide.events import FailureReason
-from usertide.web.body import BodyError, BodySpec, decode
+from usertide.web.body import BodySpec, decode
 
 JSON = b'{"event":"$pageview","distinct_id":"jane","properties":{"q":"a+b /?"}}'
 LIMIT = 500 * 1024
@@ -108,7 +109,7 @@ def test_bad_packing_is_a_400_kept_as_a_failed_event(
     if code is None:
         assert decode(body, spec, LIMIT) == b"{}"
         return
-    with pytest.raises(BodyError) as caught:
+    with pytest.raises(CaptureError) as caught:
         decode(body, spec, LIMIT)
     assert (caught.value.status, caught.value.code) == (400, code)
     assert caught.value.reason is FailureReason.INVALID_ENCODING
@@ -123,7 +124,7 @@ def test_bad_packing_is_a_400_kept_as_a_failed_event(
     ],
 )
 def test_transport_refusals_are_not_kept(spec: BodySpec, status: int, code: str) -> None:
-    with pytest.raises(BodyError) as caught:
+    with pytest.raises(CaptureError) as caught:
         decode(JSON, spec, LIMIT)
     assert (caught.value.status, caught.value.code, caught.value.reason) == (status, code, None)
 
@@ -131,10 +132,10 @@ def test_transport_refusals_are_not_kept(spec: BodySpec, status: int, code: str)
 def test_decompression_and_base64_are_bounded() -> None:
     bomb = gzip.compress(b"[" + b" " * 2_000_000 + b"]")
     for spec in (BodySpec("text/plain"), BodySpec(content_encoding="gzip")):
-        with pytest.raises(BodyError) as caught:
+        with pytest.raises(CaptureError) as caught:
             decode(bomb, spec, LIMIT)
         assert caught.value.status == 413
-    with pytest.raises(BodyError) as caught:
+    with pytest.raises(CaptureError) as caught:
         decode(b64(b"x" * 1000).encode(), BodySpec("text/plain", compression="base64"), 100)
     assert caught.value.status == 413
 
@@ -145,6 +146,6 @@ def test_any_bytes_decode_or_give_a_body_error(body: bytes, compression: str | N
     for content_type in ("text/plain", FORM):
         try:
             decode(body, BodySpec(content_type, compression=compression), LIMIT)
-        except BodyError as exc:
+        except CaptureError as exc:
             statuses.append(exc.status)
     assert all(400 <= status < 500 for status in statuses)

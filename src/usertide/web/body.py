@@ -12,7 +12,9 @@ capture service, the collector trusts what the bytes show over what the request 
 3. ``compression=base64`` (or a form ``data`` that is not JSON) is base64-decoded;
 4. gzip is recognised by its magic bytes, whatever the parameters say.
 
-Every problem is a :class:`BodyError` naming it, never an exception of the decoders.
+Every problem is a :class:`CaptureError` naming it (with a ``reason`` when the body is
+kept as a failed event: it was an event, just badly packed), never an exception of the
+decoders.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 
+from usertide.capture.errors import CaptureError
 from usertide.events import FailureReason
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -35,20 +38,6 @@ COMPRESSIONS = frozenset({"gzip", "gzip-js", "base64"})
 _JSON_START = frozenset(b"{[ \t\r\n")
 
 
-class BodyError(Exception):
-    """A body that cannot be decoded. ``reason`` is set when it is kept as a failed event
-    (it was an event, just badly packed); transport refusals (413, 415) are not kept."""
-
-    def __init__(
-        self, status: int, code: str, message: str, reason: FailureReason | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.reason = reason
-
-
 class BodySpec(msgspec.Struct, frozen=True):
     """What the request says about its body."""
 
@@ -57,14 +46,14 @@ class BodySpec(msgspec.Struct, frozen=True):
     compression: str | None = None  # the ``compression`` query parameter
 
 
-def too_large(limit: int) -> BodyError:
-    return BodyError(413, "payload_too_large", f"the request body is larger than {limit} bytes")
+def too_large(limit: int) -> CaptureError:
+    return CaptureError(413, "payload_too_large", f"the request body is larger than {limit} bytes")
 
 
 def decode(body: bytes, spec: BodySpec, limit: int) -> bytes:
     """The JSON text inside ``body``; at most ``limit`` bytes after every decoding."""
     if spec.content_type not in JSON_TYPES and spec.content_type != FORM_TYPE:
-        raise BodyError(
+        raise CaptureError(
             415,
             "unsupported_media_type",
             f"content type '{spec.content_type[:64]}' is not supported; send application/json,"
@@ -74,7 +63,7 @@ def decode(body: bytes, spec: BodySpec, limit: int) -> bytes:
     if encoding in ("gzip", "x-gzip", "deflate"):
         body = gunzip(body, limit)
     elif encoding not in ("", "identity"):
-        raise BodyError(
+        raise CaptureError(
             415,
             "unsupported_encoding",
             f"content encoding '{encoding[:32]}' is not supported; send gzip or none",
@@ -107,8 +96,8 @@ def gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
-def _invalid_gzip(message: str) -> BodyError:
-    return BodyError(400, "invalid_compression", message, FailureReason.INVALID_ENCODING)
+def _invalid_gzip(message: str) -> CaptureError:
+    return CaptureError(400, "invalid_compression", message, reason=FailureReason.INVALID_ENCODING)
 
 
 def _compression(value: str | None) -> str | None:
@@ -116,11 +105,11 @@ def _compression(value: str | None) -> str | None:
         return None
     value = value.strip().lower()
     if value not in COMPRESSIONS:
-        raise BodyError(
+        raise CaptureError(
             400,
             "unsupported_compression",
             f"compression '{value[:32]}' is not supported; use gzip, gzip-js or base64",
-            FailureReason.INVALID_ENCODING,
+            reason=FailureReason.INVALID_ENCODING,
         )
     return value
 
@@ -129,25 +118,25 @@ def _form_data(body: bytes) -> tuple[bytes, str | None]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BodyError(
-            400, "invalid_form", "the form body is not UTF-8", FailureReason.INVALID_ENCODING
+        raise CaptureError(
+            400, "invalid_form", "the form body is not UTF-8", reason=FailureReason.INVALID_ENCODING
         ) from exc
     try:
         fields = parse_qs(text, keep_blank_values=True, max_num_fields=64, errors="strict")
     except ValueError as exc:
-        raise BodyError(
+        raise CaptureError(
             400,
             "invalid_form",
             f"the form body is not valid: {exc}",
-            FailureReason.INVALID_ENCODING,
+            reason=FailureReason.INVALID_ENCODING,
         ) from exc
     data = fields.get("data")
     if not data:
-        raise BodyError(
+        raise CaptureError(
             400,
             "invalid_form",
             "the form body has no 'data' field",
-            FailureReason.INVALID_ENCODING,
+            reason=FailureReason.INVALID_ENCODING,
         )
     compression = fields.get("compression")
     return data[0].encode("utf-8"), compression[0] if compression else None
@@ -167,9 +156,9 @@ def _unbase64(data: bytes, limit: int) -> bytes:
     try:
         return base64.b64decode(cleaned, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise BodyError(
+        raise CaptureError(
             400,
             "invalid_base64",
             f"the body is not valid base64 ({exc})",
-            FailureReason.INVALID_ENCODING,
+            reason=FailureReason.INVALID_ENCODING,
         ) from exc

@@ -29,7 +29,7 @@ from usertide.events import FailureReason
 from usertide.keys import IMPORT_KEY_ID
 from usertide.log import LogUnavailable
 from usertide.service import Service
-from usertide.web.body import BodyError, BodySpec, decode
+from usertide.web.body import BodySpec, decode
 from usertide.web.errors import error_response, json_response
 
 _SEGMENT = SegmentProtocol()
@@ -116,7 +116,7 @@ async def _ingest(
         return _reject(
             service, 413, "payload_too_large", f"the request body is larger than {limit} bytes"
         )
-    except BodyError as exc:
+    except CaptureError as exc:  # the body cannot be decoded
         if exc.reason is not None:
             failed = failed_body(exc.reason, exc.message, raw_text(raw), received_at, protocol.name)
             await _keep_failed(service, [failed])
