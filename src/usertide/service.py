@@ -66,8 +66,6 @@ class Service:
     new_keys: NewKeys = field(default_factory=NewKeys)
     started: bool = False
     startup_head: int = 0  # the log's head at start: synchronous answers wait for it
-    # Work requests leave running after their answer (recording scored sign-ins).
-    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Service:
