@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 from livesupport import ADMIN_KEY, WRITE_KEY, make_settings
 from usertide.server import BackgroundServer
-from usertide.web import ingest
-from usertide.web.openapi import build_openapi
+from usertide.web import ingest, registry
 
 INGEST_PATHS = [
     "/v1/batch",
@@ -38,7 +37,7 @@ ALIASES = [
     for path in ingest.paths()
     if path.endswith("/") or path == "/v1/import" or (path.startswith("/v1/") and len(path) == 5)
 ] + ["/flags/", "/decide/"]
-SCHEMA = schemathesis.openapi.from_dict(build_openapi()).exclude(path=ALIASES)
+SCHEMA = schemathesis.openapi.from_dict(registry.openapi()).exclude(path=ALIASES)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

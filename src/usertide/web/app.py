@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from usertide.service import Service
-from usertide.web import alerts, feedback, ingest, ops, query, risk, sdkconfig
+from usertide.web import registry
 from usertide.web.errors import (
     ApiError,
     api_error_handler,
@@ -20,7 +20,6 @@ from usertide.web.errors import (
     server_error_handler,
 )
 from usertide.web.fastpath import IngestFastPath
-from usertide.web.openapi import build_openapi
 
 
 def create_app(service: Service) -> ASGIApp:
@@ -33,15 +32,7 @@ def create_app(service: Service) -> ASGIApp:
             service.stop()
 
     app = Starlette(
-        routes=[
-            *ingest.routes(),
-            *query.routes(),
-            *risk.routes(),
-            *alerts.routes(),
-            *feedback.routes(),
-            *ops.routes(),
-            *sdkconfig.routes(),
-        ],
+        routes=registry.routes(),
         middleware=[
             # Browsers send events from the site's own origin; credentials are not used.
             Middleware(
@@ -61,5 +52,5 @@ def create_app(service: Service) -> ASGIApp:
         lifespan=lifespan,
     )
     app.state.service = service
-    app.state.openapi = build_openapi()
+    app.state.openapi = registry.openapi()
     return IngestFastPath(app, service)

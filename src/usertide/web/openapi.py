@@ -9,13 +9,13 @@ from usertide import __version__
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _resp(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def response(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"description": description}
     body["content"] = {"application/json": {"schema": schema or {"type": "object"}}}
     return body
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+def errors(*codes: int) -> dict[str, Any]:
     names = {
         400: "Invalid input",
         401: "Missing or unknown key",
@@ -25,7 +25,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         429: "Rate limited",
         503: "Unavailable",
     }
-    return {str(c): _resp(names[c], _ERROR) for c in codes}
+    return {str(c): response(names[c], _ERROR) for c in codes}
 
 
 _SEGMENT_ITEM: dict[str, Any] = {
@@ -53,8 +53,8 @@ _SEGMENT_ITEM: dict[str, Any] = {
 }
 
 _INGEST_RESPONSES = {
-    "200": _resp("Stored durably", {"type": "object"}),
-    **_errors(400, 401, 413, 415, 429, 503),
+    "200": response("Stored durably", {"type": "object"}),
+    **errors(400, 401, 413, 415, 429, 503),
 }
 
 
@@ -73,7 +73,7 @@ def _ingest(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
             "tags": ["ingest"],
             "security": [{"writeKeyBasic": []}, {}],
             "parameters": [
-                _param("compression", schema={"enum": ["gzip", "gzip-js", "base64"]}),
+                param("compression", schema={"enum": ["gzip", "gzip-js", "base64"]}),
             ],
             "requestBody": {
                 "required": True,
@@ -102,12 +102,12 @@ def _get(summary: str, tag: str, *params: str, body: str = "application/json") -
         "summary": summary,
         "tags": [tag],
         "security": [{}],
-        "parameters": [_param(name, "path") for name in params],
+        "parameters": [param(name, "path") for name in params],
         "responses": {"200": {"description": summary, "content": {body: {}}}},
     }
 
 
-def _param(name: str, where: str = "query", schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def param(name: str, where: str = "query", schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """A parameter: path parameters are required strings, query parameters optional."""
     return {
         "name": name,
@@ -117,13 +117,15 @@ def _param(name: str, where: str = "query", schema: dict[str, Any] | None = None
     }
 
 
-def _admin(op: dict[str, Any]) -> dict[str, Any]:
+def admin(op: dict[str, Any]) -> dict[str, Any]:
     op.setdefault("security", [{"adminKey": []}])
-    op["responses"] = {**op["responses"], **_errors(401)}
+    op["responses"] = {**op["responses"], **errors(401)}
     return op
 
 
-def build_openapi() -> dict[str, Any]:
+def build_openapi(*extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The whole document; ``extra``: the paths a module describes itself (its
+    ``OPENAPI`` mapping of path to operations), for modules added after this file."""
     segment_batch = {
         "type": "object",
         "required": ["batch"],
@@ -161,7 +163,7 @@ def build_openapi() -> dict[str, Any]:
             },
         ]
     }
-    user_param = _param("user_id", "path")
+    user_param = param("user_id", "path")
     flat_event = {
         "type": "object",
         "required": ["event"],
@@ -198,7 +200,7 @@ def build_openapi() -> dict[str, Any]:
         "summary": "PostHog feature flags: none (an empty configuration, so capture goes on)",
         "tags": ["sdk"],
         "security": [{}],
-        "responses": {"200": _resp("No flags")},
+        "responses": {"200": response("No flags")},
     }
     sdk_paths: dict[str, Any] = {
         **{
@@ -224,7 +226,7 @@ def build_openapi() -> dict[str, Any]:
                 "summary": "analytics.js's own delivery metrics (taken and dropped)",
                 "tags": ["sdk"],
                 "security": [{}],
-                "responses": {"200": _resp("Taken")},
+                "responses": {"200": response("Taken")},
             }
         },
         "/usertide.js": {"get": _get("The browser snippet", "sdk", body="application/javascript")},
@@ -234,30 +236,30 @@ def build_openapi() -> dict[str, Any]:
         **ingest_paths,
         **sdk_paths,
         "/v1/users/{user_id}": {
-            "get": _admin(
+            "get": admin(
                 {
                     "summary": "Profile and current session features of a user",
                     "tags": ["users"],
                     "parameters": [user_param],
-                    "responses": {"200": _resp("The user"), **_errors(404)},
+                    "responses": {"200": response("The user"), **errors(404)},
                 }
             ),
-            "delete": _admin(
+            "delete": admin(
                 {
                     "summary": "Erase everything about a user",
                     "tags": ["users"],
                     "parameters": [user_param],
-                    "responses": {"200": _resp("What was erased")},
+                    "responses": {"200": response("What was erased")},
                 }
             ),
         },
         "/v1/events": {
-            "get": _admin(
+            "get": admin(
                 {
                     "summary": "Events, filtered and paginated",
                     "tags": ["events"],
                     "parameters": [
-                        _param(n, schema=s)
+                        param(n, schema=s)
                         for n, s in (
                             ("user_id", {"type": "string"}),
                             ("anonymous_id", {"type": "string"}),
@@ -268,25 +270,25 @@ def build_openapi() -> dict[str, Any]:
                             ("cursor", {"type": "string"}),
                         )
                     ],
-                    "responses": {"200": _resp("A page of events"), **_errors(400)},
+                    "responses": {"200": response("A page of events"), **errors(400)},
                 }
             )
         },
         "/v1/failed-events": {
-            "get": _admin(
+            "get": admin(
                 {
                     "summary": "Input kept because it could not become an event",
                     "tags": ["events"],
                     "parameters": [
-                        _param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
-                        _param("reason", schema={"type": "string"}),
+                        param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+                        param("reason", schema={"type": "string"}),
                     ],
-                    "responses": {"200": _resp("Failed events"), **_errors(400)},
+                    "responses": {"200": response("Failed events"), **errors(400)},
                 }
             )
         },
         "/v1/risk/login": {
-            "post": _admin(
+            "post": admin(
                 {
                     "summary": "Score a sign-in now: allow, challenge or deny, with reasons",
                     "tags": ["risk"],
@@ -311,7 +313,7 @@ def build_openapi() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "200": _resp(
+                        "200": response(
                             "The decision",
                             {
                                 "type": "object",
@@ -324,41 +326,41 @@ def build_openapi() -> dict[str, Any]:
                                 },
                             },
                         ),
-                        **_errors(400, 503),
+                        **errors(400, 503),
                     },
                 }
             )
         },
         "/v1/alerts": {
-            "get": _admin(
+            "get": admin(
                 {
                     "summary": "Alerts, newest first",
                     "tags": ["alerts"],
                     "parameters": [
-                        _param("status", schema={"enum": ["open", "confirmed", "dismissed"]}),
-                        _param("user_id", schema={"type": "string"}),
-                        _param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+                        param("status", schema={"enum": ["open", "confirmed", "dismissed"]}),
+                        param("user_id", schema={"type": "string"}),
+                        param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
                     ],
-                    "responses": {"200": _resp("Alerts"), **_errors(400)},
+                    "responses": {"200": response("Alerts"), **errors(400)},
                 }
             )
         },
         "/v1/alerts/{alert_id}": {
-            "get": _admin(
+            "get": admin(
                 {
                     "summary": "One alert with its evidence",
                     "tags": ["alerts"],
-                    "parameters": [_param("alert_id", "path")],
-                    "responses": {"200": _resp("The alert"), **_errors(404)},
+                    "parameters": [param("alert_id", "path")],
+                    "responses": {"200": response("The alert"), **errors(404)},
                 }
             )
         },
         "/v1/alerts/{alert_id}/feedback": {
-            "post": _admin(
+            "post": admin(
                 {
                     "summary": "Record a verdict; it teaches the model",
                     "tags": ["alerts"],
-                    "parameters": [_param("alert_id", "path")],
+                    "parameters": [param("alert_id", "path")],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -381,7 +383,7 @@ def build_openapi() -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": {"200": _resp("The updated alert"), **_errors(400, 404, 503)},
+                    "responses": {"200": response("The updated alert"), **errors(400, 404, 503)},
                 }
             )
         },
@@ -410,11 +412,11 @@ def build_openapi() -> dict[str, Any]:
             "get": {
                 "summary": "Liveness; details with an admin key",
                 "tags": ["ops"],
-                "responses": {"200": _resp("Healthy"), "503": _resp("Degraded")},
+                "responses": {"200": response("Healthy"), "503": response("Degraded")},
             }
         },
         "/metrics": {
-            "get": _admin(
+            "get": admin(
                 {
                     "summary": "Prometheus metrics",
                     "tags": ["ops"],
@@ -425,6 +427,9 @@ def build_openapi() -> dict[str, Any]:
             )
         },
     }
+    for more in extra:
+        for path, operations in more.items():
+            paths.setdefault(path, {}).update(operations)
     return {
         "openapi": "3.1.0",
         "info": {

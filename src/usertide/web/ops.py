@@ -12,7 +12,6 @@ from starlette.routing import Route
 from usertide.service import Service
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
-from usertide.web.openapi import build_openapi
 
 STATIC = Path(__file__).parent / "static"
 
@@ -71,4 +70,4 @@ def routes() -> list[Route]:
     ]
 
 
-__all__ = ["build_openapi", "routes"]
+__all__ = ["routes"]
