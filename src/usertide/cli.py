@@ -85,7 +85,14 @@ def _demo(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from usertide.importers.run import run_import
 
-    return run_import(Path(args.file), data_dir=args.data_dir, fmt=args.format)
+    return run_import(
+        Path(args.file), data_dir=args.data_dir, fmt=args.format, columns=args.columns
+    )
+
+
+def _column_names(text: str) -> list[str]:
+    # Only split: the CSV importer checks the names (empty, repeated) for every caller.
+    return [name.strip() for name in text.split(",")]
 
 
 def _eval_login(args: argparse.Namespace) -> int:
@@ -123,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--data-dir", type=Path, default=None)
     imp.add_argument("--format", choices=["jsonl", "csv", "accesslog"], default=None)
+    imp.add_argument(
+        "--columns",
+        type=_column_names,
+        default=None,
+        metavar="NAME,NAME,...",
+        help="CSV without a header row: the names of its columns (e.g. user_id,event,timestamp)",
+    )
     imp.set_defaults(func=_import)
     evaluation = sub.add_parser("eval", help="offline evaluation of detectors")
     eval_sub = evaluation.add_subparsers(dest="what", required=True)

@@ -1,15 +1,23 @@
-"""CSV importer: header mapping, type inference, numbers, timestamps, failures."""
+"""CSV importer: header (or given column) mapping, type inference, numbers, timestamps,
+failures; the real headerless Taobao sample when the shared data is here."""
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from livesupport import Live
+from usertide.cli import build_parser
 from usertide.importers import CsvImporter, detect_format, open_importer
 from usertide.importers.base import ImportFailure, ImportRecord
 from usertide.importers.csvfile import parse_number
+from usertide.importers.run import run_import
+from usertide.store import DuckDBStore
 
 
 def write(tmp_path: Path, text: str, name: str = "events.csv") -> Path:
@@ -167,3 +175,132 @@ def test_arbitrary_bytes_never_raise(tmp_path: Path, content: bytes) -> None:
     items = list(importer.records())
     assert all(isinstance(item, ImportRecord | ImportFailure) for item in items)
     assert importer.position() == importer.size_bytes()
+
+
+# -- headerless files with the columns named by the caller (``--columns``) -----------------
+
+TAOBAO_COLUMNS = ["user_id", "item_id", "category", "event", "timestamp"]
+
+
+def taobao_file() -> Path | None:
+    root = Path(os.environ.get("USERTIDE_SHARED_DATA", "/work/shared/data"))
+    path = root / "taobao-userbehavior" / "UserBehavior.csv"
+    return path if path.is_file() else None
+
+
+def test_given_columns_read_every_line_as_data(tmp_path: Path) -> None:
+    path = write(tmp_path, "1,2268318,2520377,pv,1511544070\n7,007,1.5,buy,1511544070123\n")
+    first, second = (
+        item.payload
+        for item in CsvImporter(path, columns=TAOBAO_COLUMNS).records()
+        if isinstance(item, ImportRecord)
+    )
+    assert {key: value for key, value in first.items() if key != "messageId"} == {
+        "type": "track",
+        "event": "pv",
+        "userId": "1",
+        "timestamp": "2017-11-24T17:21:10.000Z",  # unix seconds
+        "properties": {"item_id": 2268318, "category": 2520377},
+    }
+    assert second["timestamp"] == "2017-11-24T17:21:10.123Z"  # unix milliseconds
+    assert second["properties"] == {"item_id": "007", "category": 1.5}
+    assert first["messageId"] != second["messageId"]
+
+
+def test_given_columns_use_the_header_aliases_and_name_blank_columns(tmp_path: Path) -> None:
+    path = write(tmp_path, "Clicked,u1,/pricing,x\n")
+    importer = CsvImporter(path, columns=[" Event Name ", "userId", "path", ""])
+    (item,) = importer.records()
+    assert isinstance(item, ImportRecord)
+    assert item.payload["event"] == "Clicked"
+    assert item.payload["userId"] == "u1"
+    assert item.payload["context"] == {"page": {"path": "/pricing"}}
+    assert item.payload["properties"] == {"column_4": "x"}
+
+
+def test_given_columns_report_rows_that_are_too_long(tmp_path: Path) -> None:
+    path = write(tmp_path, "u1,A\nu1,B,surplus\nu1\n")
+    items = list(CsvImporter(path, columns=["user_id", "event"]).records())
+    assert [type(item).__name__ for item in items] == [
+        "ImportRecord",
+        "ImportFailure",
+        "ImportRecord",
+    ]
+    assert isinstance(items[1], ImportFailure)
+    assert items[1].line == 2
+    assert items[1].message == "row has 3 fields but the columns given are 2"
+
+
+def test_given_columns_are_checked(tmp_path: Path) -> None:
+    path = write(tmp_path, "u1,A\n")
+    with pytest.raises(ValueError, match="no column names"):
+        CsvImporter(path, columns=[])
+    with pytest.raises(ValueError, match="no column names"):
+        CsvImporter(path, columns=[" ", ""])
+    with pytest.raises(ValueError, match="'event' is named twice"):
+        CsvImporter(path, columns=["event", "user_id", " event"])
+    with pytest.raises(ValueError, match="csv files, not to 'jsonl'"):
+        open_importer(path, "jsonl", columns=["user_id", "event"])
+
+
+def test_given_columns_imply_csv_whatever_the_extension(tmp_path: Path) -> None:
+    path = write(tmp_path, "u1,A\n", name="dump.log")
+    importer = open_importer(path, columns=["user_id", "event"])
+    assert isinstance(importer, CsvImporter)
+    assert importer.columns == ["user_id", "event"]
+
+
+def test_cli_passes_the_columns_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = build_parser().parse_args(
+        ["import", "UserBehavior.csv", "--format", "csv", "--columns", "user_id, item_id,event"]
+    )
+    assert args.columns == ["user_id", "item_id", "event"]
+    seen: dict[str, object] = {}
+
+    def fake_run_import(path: Path, **options: object) -> int:
+        seen.update(options, path=path)
+        return 0
+
+    monkeypatch.setattr("usertide.importers.run.run_import", fake_run_import)
+    assert args.func(args) == 0
+    assert seen == {
+        "path": Path("UserBehavior.csv"),
+        "data_dir": None,
+        "fmt": "csv",
+        "columns": ["user_id", "item_id", "event"],
+    }
+    assert build_parser().parse_args(["import", "f.csv"]).columns is None
+
+
+def test_given_columns_reach_a_running_server(tmp_path: Path, live: Live) -> None:
+    path = write(tmp_path, "1,2268318,2520377,pv,1511544070\n1,2268318,2520377,buy,1511544170\n")
+    assert run_import(path, data_dir=live.settings.data_dir, columns=TAOBAO_COLUMNS) == 0
+    answer = live.client.get("/v1/events", params={"user_id": "1"}, headers=live.admin)
+    events = sorted(answer.raise_for_status().json()["events"], key=lambda e: e["timestamp"])
+    assert [(event["name"], event["timestamp"][:19]) for event in events] == [
+        ("pv", "2017-11-24T17:21:10"),
+        ("buy", "2017-11-24T17:22:50"),
+    ]
+    assert events[0]["properties"] == {"item_id": 2268318, "category": 2520377}
+
+
+def test_taobao_user_behavior_imports_completely(tmp_path: Path) -> None:
+    source = taobao_file()
+    if source is None:
+        pytest.skip("the shared Taobao sample is not here (USERTIDE_SHARED_DATA)")
+    data = tmp_path / "data"
+    assert run_import(source, data_dir=data, fmt="csv", columns=TAOBAO_COLUMNS) == 0
+    store = DuckDBStore(data / "usertide.duckdb")
+    try:
+        events = list(store.read_log_iter(0))
+        assert store.count_failed() == 0
+    finally:
+        store.close()
+    assert len(events) == 4_321
+    assert {event.type for event in events} == {"track"}
+    assert {event.name for event in events} == {"pv", "cart", "fav", "buy"}
+    assert all(set(event.properties) == {"item_id", "category"} for event in events)
+    assert all(event.user_id for event in events)
+    months = Counter((event.timestamp.year, event.timestamp.month) for event in events)
+    # The sample covers 25 Nov - 3 Dec 2017; one real row is stamped September 2017.
+    assert months == {(2017, 11): 2_710, (2017, 12): 1_610, (2017, 9): 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from usertide.importers.accesslog import AccessLogImporter, is_log_line
@@ -49,9 +50,18 @@ def detect_format(path: Path | str) -> str:
     raise ValueError(f"cannot detect the format of {path}; pass one of {', '.join(FORMATS)}")
 
 
-def open_importer(path: Path | str, fmt: str | None = None) -> Importer:
-    """An importer for ``path``, of format ``fmt`` or the detected one."""
+def open_importer(
+    path: Path | str, fmt: str | None = None, *, columns: Sequence[str] | None = None
+) -> Importer:
+    """An importer for ``path``, of format ``fmt`` or the detected one.
+
+    ``columns`` names the columns of a headerless CSV file (so it implies ``csv``).
+    """
     path = Path(path)
+    if columns is not None:
+        if fmt not in (None, CsvImporter.format):
+            raise ValueError(f"column names apply to csv files, not to {fmt!r}")
+        return CsvImporter(path, columns)
     fmt = fmt or detect_format(path)
     try:
         importer_class = IMPORTERS[fmt]

@@ -1,11 +1,16 @@
-"""CSV with a header row: known columns map onto the Segment spec, the rest become properties."""
+"""CSV: known columns map onto the Segment spec, the rest become properties.
+
+Column names come from the file's header row or, for headerless exports (Taobao's
+UserBehavior.csv and many data dumps), from a list given by the caller.
+"""
 
 from __future__ import annotations
 
 import csv
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from usertide.importers.base import (
@@ -47,6 +52,15 @@ _DECIMAL = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+|(?:\.\d+)?[eE][+-]?\d+)")
 class CsvImporter(Importer):
     format = "csv"
 
+    def __init__(self, path: Path, columns: Sequence[str] | None = None) -> None:
+        """``columns``: the names of a headerless file's columns; every line is then data.
+
+        Raises ValueError for an empty list or a name given twice (one of the two
+        columns' cells would silently be lost).
+        """
+        super().__init__(path)
+        self.columns = None if columns is None else _given_names(columns)
+
     def records(self) -> Iterator[ImportRecord | ImportFailure]:
         consumed: list[str] = []  # physical lines of the record being read, for failures
         line_count = 0
@@ -60,7 +74,7 @@ class CsvImporter(Importer):
                 yield text + "\n"
 
         reader = csv.reader(text_lines())
-        header: list[str] | None = None
+        header: list[str] | None = None if self.columns is None else list(self.columns)
         while True:
             consumed.clear()
             start_line = line_count + 1
@@ -78,7 +92,8 @@ class CsvImporter(Importer):
                 header = _header_names(row)
                 continue
             if len(row) > len(header):
-                message = f"row has {len(row)} fields but the header has {len(header)}"
+                named = "the header has" if self.columns is None else "the columns given are"
+                message = f"row has {len(row)} fields but {named} {len(header)}"
                 yield failure(start_line, raw, SCHEMA_VIOLATION, message)
                 continue
             try:
@@ -97,6 +112,19 @@ def _normalise_header(name: str) -> str:
 def _header_names(row: list[str]) -> list[str]:
     # Unnamed columns still carry data; give them a name rather than dropping it silently.
     return [name.strip() or f"column_{index}" for index, name in enumerate(row, 1)]
+
+
+def _given_names(columns: Sequence[str]) -> list[str]:
+    names = [name.strip() for name in columns]
+    if not names or not any(names):
+        raise ValueError("no column names given")
+    names = _header_names(names)
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"column {name!r} is named twice")
+        seen.add(name)
+    return names
 
 
 def row_to_event(header: list[str], row: list[str]) -> dict[str, Any]:

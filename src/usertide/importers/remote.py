@@ -10,7 +10,7 @@ again after a lost answer (or a second import of the same file) is stored once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -130,10 +130,11 @@ def send_file(
     data_dir: Path,
     *,
     fmt: str | None = None,
+    columns: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> RemoteResult:
     """Send every record of ``path`` to the server described by ``info``."""
-    importer = open_importer(path, fmt)
+    importer = open_importer(path, fmt, columns=columns)
     task = progress.add_task("import", total=importer.size_bytes()) if progress else None
     result = RemoteResult()
     target = max(1, info.max_batch_bytes // 2)

@@ -11,6 +11,7 @@ through it instead (``importers.remote``), found by its runtime file.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,12 +45,20 @@ _SHOWN_UNSENT = 5
 
 
 def import_file(
-    path: Path, store: Store, *, fmt: str | None = None, progress: Progress | None = None
+    path: Path,
+    store: Store,
+    *,
+    fmt: str | None = None,
+    columns: Sequence[str] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, int, int]:
-    """Returns (events stored, duplicates skipped, failed records)."""
+    """Returns (events stored, duplicates skipped, failed records).
+
+    ``columns`` names the columns of a headerless CSV file.
+    """
     settings = load_settings()
     enrichers = build_enrichers(settings.geoip_city_db, settings.geoip_asn_db, settings.ip_policy)
-    importer = open_importer(path, fmt)
+    importer = open_importer(path, fmt, columns=columns)
     task = progress.add_task("import", total=importer.size_bytes()) if progress else None
     stored = duplicates = failures = 0
     events: list[Event] = []
@@ -124,7 +133,13 @@ def _load_log(directory: Path, store: Store) -> None:
         segments.close()
 
 
-def run_import(path: Path, *, data_dir: Path | None = None, fmt: str | None = None) -> int:
+def run_import(
+    path: Path,
+    *,
+    data_dir: Path | None = None,
+    fmt: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> int:
     console = Console()
     if not path.is_file():
         console.print(f"[red]no such file: {path}")
@@ -132,7 +147,7 @@ def run_import(path: Path, *, data_dir: Path | None = None, fmt: str | None = No
     settings = load_settings(data_dir=data_dir)
     server = runtime_file.live_server(settings.data_dir)
     if server is not None:
-        return _import_through(server, path, settings.data_dir, fmt, console)
+        return _import_through(server, path, settings.data_dir, fmt, columns, console)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         store = DuckDBStore(settings.db_path)
@@ -144,7 +159,9 @@ def run_import(path: Path, *, data_dir: Path | None = None, fmt: str | None = No
         _load_log(settings.log_dir, store)
         progress = _progress(path, console)
         with progress:
-            stored, duplicates, failures = import_file(path, store, fmt=fmt, progress=progress)
+            stored, duplicates, failures = import_file(
+                path, store, fmt=fmt, columns=columns, progress=progress
+            )
     except ValueError as exc:  # unknown format or a damaged file; what was read is kept
         console.print(f"[red]cannot import {path}: {exc}")
         return 2
@@ -168,7 +185,12 @@ def _progress(path: Path, console: Console) -> Progress:
 
 
 def _import_through(
-    server: RuntimeInfo, path: Path, data_dir: Path, fmt: str | None, console: Console
+    server: RuntimeInfo,
+    path: Path,
+    data_dir: Path,
+    fmt: str | None,
+    columns: Sequence[str] | None,
+    console: Console,
 ) -> int:
     console.print(
         f"importing through the running server at {server.url}", markup=False, highlight=False
@@ -176,7 +198,7 @@ def _import_through(
     progress = _progress(path, console)
     try:
         with progress:
-            result = send_file(path, server, data_dir, fmt=fmt, progress=progress)
+            result = send_file(path, server, data_dir, fmt=fmt, columns=columns, progress=progress)
     except ValueError as exc:  # unknown format or a damaged file; what was sent is kept
         console.print(f"cannot import {path}: {exc}", style="red", markup=False, highlight=False)
         return 2

@@ -8,11 +8,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
 from usertide.alerts.model import Alert
+from usertide.analytics.sql import Dialect
 from usertide.events import Event, FailedEvent
 from usertide.notify.model import Notification, NotificationStatus
 
@@ -123,6 +124,13 @@ class Store(ABC):
 
     @abstractmethod
     def count_events(self) -> int: ...
+
+    # Analytics build their SQL in this dialect and run it with ``select``.
+    dialect: ClassVar[Dialect]
+
+    @abstractmethod
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query (analytics) and return its rows."""
 
     @abstractmethod
     def top_values(self, column: TopColumn, limit: int = 10) -> list[tuple[str, int]]:
@@ -240,6 +248,36 @@ class Store(ABC):
             last = events[-1].offset
             assert last is not None
             offset = last
+
+    # -- overview -------------------------------------------------------------------
+    # The dashboard's live overview. These count by arrival (``received_at``), not by
+    # event time: "what is coming in now" stays right when a client's clock is off or
+    # an import brings last year's events.
+    @abstractmethod
+    def received_per_minute(self, since: datetime, until: datetime) -> list[tuple[datetime, int]]:
+        """Events received per minute in ``[since, until)``: ``(minute start, count)``,
+        oldest first; minutes without events are left out."""
+
+    @abstractmethod
+    def active_users(self, since: datetime) -> int:
+        """Distinct people with an event received since ``since``: an anonymous id
+        merged into a user counts as that user."""
+
+    @abstractmethod
+    def top_received(
+        self, column: TopColumn, since: datetime, limit: int = 10
+    ) -> list[tuple[str, int]]:
+        """Like :meth:`top_values`, over the events received since ``since``."""
+
+    @abstractmethod
+    def top_sources(self, since: datetime, limit: int = 10) -> list[tuple[str, int]]:
+        """Where visitors come from, over the page views received since ``since``: the
+        ``utm_source`` property, else the referrer's host when it is another site's,
+        else ``(direct)``. Views referred by the same site (navigation) are left out."""
+
+    @abstractmethod
+    def failed_reasons(self, since: datetime | None = None) -> list[tuple[str, int]]:
+        """Failed events by reason (received since ``since``), most frequent first."""
 
 
 def dedup_in_batch(events: Sequence[Event]) -> list[Event]:

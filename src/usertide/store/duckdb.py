@@ -12,14 +12,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, ClassVar, get_args
 
 import duckdb
 import msgspec
 import pyarrow as pa
 
 from usertide.alerts.model import Alert
+from usertide.analytics.sql import DUCKDB, Dialect
 from usertide.events import Event, FailedEvent, FailureReason, decode_event, encode_event
+from usertide.events.queryable import json_columns
 from usertide.notify.model import Notification, NotificationStatus
 from usertide.store.base import (
     EngineCommit,
@@ -30,7 +32,7 @@ from usertide.store.base import (
     TopColumn,
     dedup_in_batch,
 )
-from usertide.store.schema import CURRENT_VERSION, MIGRATIONS
+from usertide.store.schema import CURRENT_VERSION, EVENT_JSON_STEP, MIGRATIONS
 
 _EVENT_SCHEMA = pa.schema(
     [
@@ -46,6 +48,9 @@ _EVENT_SCHEMA = pa.schema(
         ("ts", pa.timestamp("us", tz="UTC")),
         ("received_at", pa.timestamp("us", tz="UTC")),
         ("body", pa.binary()),
+        ("properties", pa.string()),
+        ("traits", pa.string()),
+        ("context", pa.string()),
     ]
 )
 
@@ -101,6 +106,8 @@ class DuckDBStore(Store):
                 try:
                     for statement in MIGRATIONS[step]:
                         con.execute(statement)
+                    if step == EVENT_JSON_STEP:
+                        _backfill_event_json(con)
                     con.execute("INSERT INTO schema_version VALUES (?)", [step + 1])
                     con.execute("COMMIT")
                 except Exception:
@@ -205,6 +212,7 @@ class DuckDBStore(Store):
                 pa.array([e.timestamp for e in batch], pa.timestamp("us", tz="UTC")),
                 pa.array([e.received_at for e in batch], pa.timestamp("us", tz="UTC")),
                 pa.array([encode_event(e) for e in batch], pa.binary()),
+                *_json_arrays(batch),
             ],
             schema=_EVENT_SCHEMA,
         )
@@ -281,6 +289,11 @@ class DuckDBStore(Store):
             .fetchall()
         )
         return [_row_event(r) for r in rows]
+
+    dialect: ClassVar[Dialect] = DUCKDB
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._con().execute(sql, list(params)).fetchall()
 
     def top_values(self, column: TopColumn, limit: int = 10) -> list[tuple[str, int]]:
         if column not in get_args(TopColumn):
@@ -640,6 +653,90 @@ class DuckDBStore(Store):
             alerts=alerts,
         )
 
+    # -- overview -------------------------------------------------------------------
+    # A URL's host (RE2): after the scheme and any user info, up to the port or path.
+    _HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]+)"
+
+    def received_per_minute(self, since: datetime, until: datetime) -> list[tuple[datetime, int]]:
+        # Minutes as whole numbers since the epoch: no session time zone in the way.
+        rows = (
+            self._con()
+            .execute(
+                "SELECT epoch_us(received_at) // 60000000 AS m, count(*) FROM events "
+                "WHERE received_at >= ? AND received_at < ? GROUP BY 1 ORDER BY 1",
+                [since, until],
+            )
+            .fetchall()
+        )
+        return [(datetime.fromtimestamp(int(m) * 60, UTC), int(n)) for m, n in rows]
+
+    def active_users(self, since: datetime) -> int:
+        row = (
+            self._con()
+            .execute(
+                "SELECT count(DISTINCT coalesce(e.user_id, a.user_id, 'anon:' || e.anonymous_id)) "
+                "FROM events e LEFT JOIN aliases a "
+                "ON e.user_id IS NULL AND a.anonymous_id = e.anonymous_id "
+                "WHERE e.received_at >= ?",
+                [since],
+            )
+            .fetchall()
+        )
+        return int(row[0][0]) if row else 0
+
+    def top_received(
+        self, column: TopColumn, since: datetime, limit: int = 10
+    ) -> list[tuple[str, int]]:
+        if column not in get_args(TopColumn):
+            raise ValueError(f"cannot rank by {column!r}")
+        rows = (
+            self._con()
+            .execute(
+                f"SELECT {column}, count(*) AS n FROM events "
+                f"WHERE received_at >= ? AND {column} IS NOT NULL "
+                "GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?",
+                [since, limit],
+            )
+            .fetchall()
+        )
+        return [(str(v), int(n)) for v, n in rows]
+
+    def top_sources(self, since: datetime, limit: int = 10) -> list[tuple[str, int]]:
+        rows = (
+            self._con()
+            .execute(
+                f"""WITH views AS (
+                    SELECT nullif(json_extract_string(properties, '$.utm_source'), '') AS utm,
+                        nullif(lower(regexp_extract(
+                            json_extract_string(context, '$.page_referrer'), {self._HOST!r}, 1
+                        )), '') AS referrer,
+                        nullif(lower(regexp_extract(
+                            json_extract_string(context, '$.page_url'), {self._HOST!r}, 1
+                        )), '') AS site
+                    FROM events WHERE type = 'page' AND received_at >= ?
+                )
+                SELECT coalesce(utm, referrer, '(direct)') AS source, count(*) AS n FROM views
+                WHERE utm IS NOT NULL OR referrer IS NULL OR referrer IS DISTINCT FROM site
+                GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?""",
+                [since, limit],
+            )
+            .fetchall()
+        )
+        return [(str(v), int(n)) for v, n in rows]
+
+    def failed_reasons(self, since: datetime | None = None) -> list[tuple[str, int]]:
+        where, params = ("WHERE received_at >= ?", [since]) if since is not None else ("", [])
+        rows = (
+            self._con()
+            .execute(
+                f"SELECT reason, count(*) AS n FROM failed_events {where} "
+                "GROUP BY 1 ORDER BY n DESC, 1",
+                params,
+            )
+            .fetchall()
+        )
+        return [(str(v), int(n)) for v, n in rows]
+
 
 _alert_encoder = msgspec.msgpack.Encoder()
 _alert_decoder = msgspec.msgpack.Decoder(Alert)
@@ -658,6 +755,36 @@ def _decode_note(data: bytes) -> Notification:
 def _country(event: Event) -> str | None:
     geo = event.context.geo
     return geo.country if geo is not None else None
+
+
+def _json_arrays(batch: Sequence[Event]) -> list[Any]:
+    columns = list(zip(*(json_columns(e) for e in batch), strict=True))
+    return [pa.array(column, pa.string()) for column in columns]
+
+
+def _backfill_event_json(con: duckdb.DuckDBPyConnection, chunk: int = 50_000) -> None:
+    """Fill the JSON columns of events stored before they existed (a migration step;
+    runs inside its transaction)."""
+    after = 0
+    while True:
+        rows = con.execute(
+            'SELECT "offset", body FROM events WHERE "offset" > ? ORDER BY "offset" LIMIT ?',
+            [after, chunk],
+        ).fetchall()
+        if not rows:
+            return
+        events = [_row_event(r) for r in rows]
+        filled = pa.table(
+            [pa.array([e.offset for e in events], pa.int64()), *_json_arrays(events)],
+            names=["offset", "properties", "traits", "context"],
+        )
+        con.register("filled", filled)
+        con.execute(
+            "UPDATE events SET properties = filled.properties, traits = filled.traits, "
+            'context = filled.context FROM filled WHERE events."offset" = filled."offset"'
+        )
+        con.unregister("filled")
+        after = int(rows[-1][0])
 
 
 def _row_event(row: tuple[Any, ...]) -> Event:

@@ -75,4 +75,17 @@ MIGRATIONS.append(
     ]
 )
 
+
+# Queryable events: properties, traits and context as JSON text beside the binary body
+# (which replays decode), so analytics run as SQL in the store. Stores fill these
+# columns for events stored before this step (DuckDB: ``backfill_event_json``).
+EVENT_JSON_STEP = len(MIGRATIONS)
+MIGRATIONS.append(
+    [
+        "ALTER TABLE events ADD COLUMN properties VARCHAR",
+        "ALTER TABLE events ADD COLUMN traits VARCHAR",
+        "ALTER TABLE events ADD COLUMN context VARCHAR",
+    ]
+)
+
 CURRENT_VERSION = len(MIGRATIONS)

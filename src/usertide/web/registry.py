@@ -11,13 +11,13 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from usertide.web import alerts, feedback, ingest, ops, query, risk, sdkconfig
+from usertide.web import alerts, analytics, feedback, ingest, ops, query, risk, sdkconfig
 from usertide.web.openapi import build_openapi
 
 CORE: tuple[ModuleType, ...] = (ingest, query, risk, alerts, feedback, ops, sdkconfig)
 # Modules with their own OPENAPI mapping. Order matters where paths overlap: a route
 # listed earlier wins (Starlette tries routes in order).
-DESCRIBED: tuple[ModuleType, ...] = ()
+DESCRIBED: tuple[ModuleType, ...] = (analytics,)
 MODULES = (*DESCRIBED, *CORE)
 
 

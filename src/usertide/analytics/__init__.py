@@ -1,0 +1,1 @@
+"""Analytics computed where the data lives: trends, funnels, Bayesian conversion rates."""
