@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 
 from benchmarks import (
+    bench_analytics,
     bench_batch,
     bench_lag,
     bench_loadgen,
@@ -41,6 +42,7 @@ BENCHMARKS: list[ModuleType] = [
     bench_lag,
     bench_memory,
     bench_login,
+    bench_analytics,
 ]
 COLUMNS = ("benchmark", "metric", "value", "baseline", "ratio", "target", "pass/fail")
 
