@@ -26,6 +26,7 @@ from rich.table import Table
 
 from usertide.alerts import Alert
 from usertide.config import load_settings
+from usertide.demo.funnel import print_funnel, shop_funnel
 from usertide.demo.simulator import GroundTruth, Simulation, SimulationConfig, Takeover
 from usertide.engine.core import KEYED_PREFIX
 from usertide.processors import Sessionizer
@@ -71,6 +72,10 @@ def run_demo(
     with console.status("starting the service (embedded DuckDB, in-process engine) ..."):
         server.start()
     console.print(f"service on {server.url}, data in {data_dir}")
+    console.print(
+        f"dashboard: [bold]{server.url}/[/bold] (sign in with the admin key "
+        f"[bold]{admin_key}[/bold])"
+    )
     try:
         sent, seconds, latencies = _drive(server.url, write_key, sim, console)
         bad = _send_bad_input(server.url, write_key)
@@ -79,8 +84,11 @@ def run_demo(
             service.runtime.wait_for(service.committer.last_offset, timeout=120)
             service.runtime.checkpoint()
         _summary(console, server, sim.ground_truth, sent, seconds, latencies, bad)
+        print_funnel(
+            console, shop_funnel(service.store, start, datetime.now(UTC) + timedelta(hours=1))
+        )
         if keep:
-            console.print(f"\nThe service keeps running at [bold]{server.url}[/bold]")
+            console.print(f"\nThe service keeps running; the dashboard: [bold]{server.url}/[/bold]")
             console.print(f"  admin key: {admin_key}\n  write key: {write_key}")
             console.print("Press Ctrl-C to stop.")
             try:
