@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -18,6 +19,8 @@ from usertide.service import Service
 from usertide.web import create_app
 
 log = logging.getLogger(__name__)
+
+STUCK_AFTER = 2.0  # seconds into shutdown when connections that take no bytes are cut
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
@@ -68,13 +71,30 @@ class UsertideServer(uvicorn.Server):
             log.warning("cannot write the runtime file in %s: %s", settings.data_dir, exc)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn waits for open responses and their connections before the lifespan's
+        # shutdown: end the live streams first, or they would hold it forever.
+        self.service.broadcaster.close()
+        cutter = asyncio.create_task(self._cut_stuck(STUCK_AFTER))
         token = self.runtime_token
         if token is not None:
             runtime_file.remove(self.service.settings.data_dir, token)
-        await super().shutdown(sockets)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            cutter.cancel()
         if token is not None:
             self.service.keys.remove_temporary("write", token)
             self.runtime_token = None
+
+    async def _cut_stuck(self, after: float) -> None:
+        """Abort the connections of clients that stopped reading (a stream client's
+        unsent bytes): closing waits for them to be flushed, i.e. forever."""
+        await asyncio.sleep(after)
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None and transport.get_write_buffer_size() > 0:
+                log.warning("cutting a connection that takes no data, to shut down")
+                transport.abort()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -13,6 +13,7 @@ from usertide.config import Settings
 from usertide.engine import EmbeddedRuntime, Engine, Processor
 from usertide.enrich import EnrichmentPipeline, build_enrichers
 from usertide.keys import KeyRing
+from usertide.live import Broadcaster
 from usertide.log import GroupCommitter, Loader, SegmentLog, open_segments
 from usertide.metrics import Metrics
 from usertide.notify import (
@@ -26,6 +27,7 @@ from usertide.notify import (
 )
 from usertide.notify.files import FileEmailNotifier
 from usertide.processors import BehaviourFeatures, Profile, Sessionizer
+from usertide.processors.tags import UserTags
 from usertide.risk import LoginAftermath, LoginRisk, NetworkVelocity, RiskConfig
 from usertide.risk.inflight import InFlight
 from usertide.risk.now import sign_in_keys
@@ -63,6 +65,7 @@ class Service:
     inflight: InFlight
     outbox: OutboxWorker | None = None
     links: LinkSigner | None = None
+    broadcaster: Broadcaster = field(default_factory=Broadcaster)  # live streams
     new_keys: NewKeys = field(default_factory=NewKeys)
     started: bool = False
     startup_head: int = 0  # the log's head at start: synchronous answers wait for it
@@ -83,7 +86,11 @@ class Service:
             models={POPULATION_MODEL: trainer.activate},
         )
         runtime = EmbeddedRuntime(
-            store, engine, metrics=metrics, checkpoint_interval=settings.checkpoint_interval
+            store,
+            engine,
+            metrics=metrics,
+            checkpoint_interval=settings.checkpoint_interval,
+            store_profiles=True,  # the users search reads them (GET /v1/users)
         )
         segments = open_segments(settings.log_dir, store)
         loader = Loader(
@@ -123,6 +130,9 @@ class Service:
             links=links,
             contact=contact,
         )
+        broadcaster = Broadcaster()
+        runtime.watch(broadcaster.on_applied)
+        alerts.listeners.append(broadcaster.on_alerts)
         runtime.subscribe(alerts.on_outputs)
         return cls(
             settings=settings,
@@ -144,6 +154,7 @@ class Service:
             inflight=inflight,
             outbox=outbox,
             links=links,
+            broadcaster=broadcaster,
         )
 
     def start(self) -> None:
@@ -172,6 +183,7 @@ class Service:
     def stop(self) -> None:
         if not self.started:
             return
+        self.broadcaster.close()
         self.committer.stop()
         self.loader.stop()
         self.runtime.stop()
@@ -206,6 +218,7 @@ def build_processors(velocity: NetworkVelocity, risk: LoginRisk) -> list[Process
         Sessionizer(),
         BehaviourFeatures(),
         Profile(),
+        UserTags(),
         risk,
         LoginAftermath(risk.config),
     ]

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 Contact = Callable[[str], tuple[str | None, str | None]]  # user id → (e-mail, name)
 Enqueue = Callable[[Sequence[Notification]], int]
+Listener = Callable[[Sequence[Alert]], None]  # told of new alerts once stored; must not block
 
 RAISED_MEMORY = 100_000
 
@@ -93,6 +94,7 @@ class AlertManager:
         self._counters = _Counters()
         self.deduplicated = 0
         self._last_digest = clock()
+        self.listeners: list[Listener] = []  # live streams
 
     def start(self) -> None:
         """Send the digest of throttled alerts every ``policy.digest_seconds``."""
@@ -257,6 +259,13 @@ class AlertManager:
             out.append(d.alert)
         if notes and self.enqueue is not None:
             self.enqueue(notes)
+        stored = [a for a in out if a is not None]
+        if stored:
+            for listener in self.listeners:
+                try:
+                    listener(stored)
+                except Exception:
+                    log.exception("alert listener failed")
         return out
 
     def _throttled(self, user: str, now: datetime) -> bool:

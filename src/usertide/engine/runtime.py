@@ -23,6 +23,7 @@ from usertide.store.base import Store
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Sequence[Output]], None]
+Watcher = Callable[[Sequence[Event], Sequence[Output]], None]
 T = TypeVar("T")
 _STOP = object()
 LOCK_CHUNK = 16
@@ -51,6 +52,7 @@ class EmbeddedRuntime:
         self._progress = threading.Condition(self._lock)
         self._checkpointing = threading.Lock()  # a checkpoint is being collected and written
         self._subscribers: list[Subscriber] = []
+        self._watchers: list[Watcher] = []
         self._thread: threading.Thread | None = None
         self._last_checkpoint = time.monotonic()
         self.error: BaseException | None = None
@@ -71,6 +73,12 @@ class EmbeddedRuntime:
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
+
+    def watch(self, watcher: Watcher) -> None:
+        """Also see the events: ``watcher(events, outputs)`` after each stretch of the
+        log is applied (live streams), before the subscribers, so what they make of
+        the outputs (alerts) comes after them. It must not block."""
+        self._watchers.append(watcher)
 
     def submit(self, events: Sequence[Event], through: int, written_at: float) -> None:
         """Hand over the new events of the log up to offset ``through``, in offset
@@ -126,6 +134,11 @@ class EmbeddedRuntime:
             self.engine.offset = max(self.engine.offset, through)
             self.metrics.engine_offset.set(self.engine.offset)
             self._progress.notify_all()
+        for watcher in self._watchers:
+            try:
+                watcher(events, outputs)
+            except Exception:
+                log.exception("engine watcher failed")
         if outputs:
             for output in outputs:
                 self.metrics.child(self.metrics.engine_outputs, type(output).__name__).inc()

@@ -279,6 +279,28 @@ class Store(ABC):
     def failed_reasons(self, since: datetime | None = None) -> list[tuple[str, int]]:
         """Failed events by reason (received since ``since``), most frequent first."""
 
+    # -- user search ----------------------------------------------------------------
+    # Over the profiles the engine's checkpoints write (``EngineCommit.profiles``, the
+    # engine's view of each user: ``profile.traits``, ``tags.tags``, ...): a search
+    # finds users as of the last checkpoint.
+    @abstractmethod
+    def search_users(
+        self,
+        *,
+        search: str | None = None,
+        tag: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Stored profiles as ``(key, profile)``, in key order, at most ``limit``, with
+        keys after ``after`` (exclusive: the last key of the previous page).
+
+        ``search`` matches, case-insensitively, a substring of the user id (the key;
+        for visitors the anonymous id, without ``anon:``) or of any trait's value
+        (``profile.traits``); ``tag`` is one of the profile's ``tags.tags`` (tags are
+        lower case; the tag given is compared in lower case). Given both, both hold.
+        """
+
 
 def dedup_in_batch(events: Sequence[Event]) -> list[Event]:
     seen: set[str] = set()

@@ -737,6 +737,46 @@ class DuckDBStore(Store):
         )
         return [(str(v), int(n)) for v, n in rows]
 
+    # -- user search ----------------------------------------------------------------
+    def search_users(
+        self,
+        *,
+        search: str | None = None,
+        tag: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if after is not None:
+            clauses.append("key > ?")
+            params.append(after)
+        if search:
+            # Trait values joined by the unit separator (which a search cannot usefully
+            # hold), so one substring test covers them all without spanning two.
+            clauses.append(
+                "(contains(lower(CASE WHEN starts_with(key, 'anon:') THEN substr(key, 6) "
+                "ELSE key END), lower(?)) OR contains(lower(array_to_string("
+                "json_extract_string(profile, '$.profile.traits.*'), chr(31))), lower(?)))"
+            )
+            params += [search, search]
+        if tag:
+            clauses.append(
+                "list_contains(json_extract_string(profile, '$.tags.tags[*]'), lower(?))"
+            )
+            params.append(tag)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = (
+            self._con()
+            .execute(
+                f"SELECT key, profile FROM profiles {where} ORDER BY key LIMIT ?", [*params, limit]
+            )
+            .fetchall()
+        )
+        return [
+            (str(key), msgspec.json.decode(profile, type=dict[str, Any])) for key, profile in rows
+        ]
+
 
 _alert_encoder = msgspec.msgpack.Encoder()
 _alert_decoder = msgspec.msgpack.Decoder(Alert)

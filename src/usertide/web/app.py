@@ -20,6 +20,7 @@ from usertide.web.errors import (
     server_error_handler,
 )
 from usertide.web.fastpath import IngestFastPath
+from usertide.web.session import SessionRegistry
 
 
 def create_app(service: Service) -> ASGIApp:
@@ -53,4 +54,5 @@ def create_app(service: Service) -> ASGIApp:
     )
     app.state.service = service
     app.state.openapi = registry.openapi()
+    app.state.sessions = SessionRegistry()  # dashboard sign-ins, in memory
     return IngestFastPath(app, service)

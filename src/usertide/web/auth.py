@@ -1,11 +1,21 @@
-"""Admin authentication: ``Authorization: Bearer <admin key>`` (or ``X-Admin-Key``)."""
+"""Admin authentication: ``Authorization: Bearer <admin key>`` (or ``X-Admin-Key``), or
+the dashboard's session cookie.
+
+With the cookie, a request that changes something (any method but GET, HEAD, OPTIONS)
+must also carry the session's CSRF token in ``X-CSRF-Token``: a browser attaches the
+cookie to requests other pages make, never that header. A key in a header needs no
+token (no browser sends one by itself).
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
 from usertide.service import Service
+from usertide.web import session
 from usertide.web.errors import ApiError
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def require_admin(request: Request) -> Service:
@@ -13,8 +23,17 @@ def require_admin(request: Request) -> Service:
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else None
     key = key or request.headers.get("x-admin-key")
-    if not key:
+    if key:
+        if service.keys.check("admin", key) is None:
+            raise ApiError(401, "unauthorized", "unknown admin key")
+        return service
+    signed_in = session.current(request)
+    if signed_in is None:
         raise ApiError(401, "unauthorized", "an admin key is required (Authorization: Bearer)")
-    if service.keys.check("admin", key) is None:
-        raise ApiError(401, "unauthorized", "unknown admin key")
+    if request.method not in SAFE_METHODS and not signed_in.csrf_ok(
+        request.headers.get(session.CSRF_HEADER)
+    ):
+        raise ApiError(
+            403, "csrf_failed", "with the session cookie, send the session's X-CSRF-Token"
+        )
     return service

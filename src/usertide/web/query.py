@@ -34,13 +34,18 @@ async def get_user(request: Request) -> Response:
     if view is None:
         raise ApiError(404, "not_found", "no such user")
     profile = view.get("profile", {})
+    tags = view.get("tags", {})  # the UserTags processor's view
+    shown = ("profile", "sessions", "features", "tags")
     body = {
         "user_id": None if key.startswith(ANON_PREFIX) else key,
         "anonymous": key.startswith(ANON_PREFIX),
+        "tags": tags.get("tags", []),
+        "tag_reasons": tags.get("reasons", {}),
+        "segments": tags.get("segments", {}),
         "profile": profile,
         "session": view.get("sessions", {}),
         "features": view.get("features", {}),
-        **{k: v for k, v in view.items() if k not in ("profile", "sessions", "features")},
+        **{k: v for k, v in view.items() if k not in shown},
     }
     return json_response(body)
 

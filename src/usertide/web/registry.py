@@ -11,13 +11,37 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from usertide.web import alerts, analytics, feedback, ingest, ops, query, risk, sdkconfig
+from usertide.web import (
+    alerts,
+    analytics,
+    assets,
+    dashboard,
+    feedback,
+    ingest,
+    ops,
+    overview,
+    query,
+    risk,
+    sdkconfig,
+    session,
+    stream,
+    users,
+)
 from usertide.web.openapi import build_openapi
 
 CORE: tuple[ModuleType, ...] = (ingest, query, risk, alerts, feedback, ops, sdkconfig)
 # Modules with their own OPENAPI mapping. Order matters where paths overlap: a route
 # listed earlier wins (Starlette tries routes in order).
-DESCRIBED: tuple[ModuleType, ...] = (analytics,)
+# users comes before query's /v1/users/{user_id} (distinct paths; kept first anyway).
+DESCRIBED: tuple[ModuleType, ...] = (
+    users,
+    analytics,
+    stream,
+    overview,
+    session,
+    assets,
+    dashboard,
+)
 MODULES = (*DESCRIBED, *CORE)
 
 
