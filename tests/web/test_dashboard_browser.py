@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -257,6 +257,42 @@ def test_a_funnel_lists_who_dropped(tab: Tab, server: BackgroundServer, api: htt
     tab.page.click("#funnel-table button:text-is('Dropped here')")
     tab.page.click("#people a:text-is('f1')")
     tab.page.wait_for_url("**/dashboard/users/f1")
+
+
+def test_a_funnel_built_in_the_page_shows_what_the_api_answers(
+    tab: Tab, server: BackgroundServer, api: httpx.Client
+) -> None:
+    items: list[dict[str, Any]] = []
+    for i in range(6):
+        names = ["b-view", "b-cart", "b-buy"][: 1 + i % 3]
+        items += [{"type": "track", "event": n, "userId": f"b{i}"} for n in names]
+    send(server, api, items)
+    tab.sign_in("/dashboard/funnels")
+    tab.page.locator('#steps [name="step-event"]').nth(0).fill("b-view")
+    tab.page.locator('#steps [name="step-event"]').nth(1).fill("b-cart")
+    tab.page.click("#add-step")
+    tab.page.locator('#steps [name="step-event"]').nth(2).fill("b-buy")
+    tab.page.fill('[name="window"]', "1h")
+    tab.page.click("#funnel-form button[type=submit]")
+    tab.wait_text("#funnel-table", "b-buy")
+    shown = [
+        [cell.strip() for cell in row.split("\t")]
+        for row in tab.page.locator("#funnel-table tbody tr").all_inner_texts()
+    ]
+    params = parse_qs(urlsplit(tab.page.get_attribute("#share", "href") or "").query)
+    body = {
+        "steps": [{"event": e} for e in params["step"]],
+        "window": params["window"][0],
+        "from": params["from"][0],
+        "to": params["to"][0],
+    }
+    answer = api.post("/v1/funnels", json=body).json()
+    assert [row[1] for row in shown] == ["b-view", "b-cart", "b-buy"]
+    assert [int(row[2]) for row in shown] == [s["users"] for s in answer["steps"]] == [6, 4, 2]
+    assert [int(row[3]) for row in shown] == [s["dropped"] for s in answer["steps"]]
+    post = answer["steps"][1]["conversion"]["posterior"]
+    expected = f"{100 * post['mean']:.1f}% ({100 * post['low']:.1f}%–{100 * post['high']:.1f}%)"
+    assert shown[1][4] == expected
 
 
 def test_an_alert_opens_with_its_evidence_and_takes_an_answer(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from livesupport import Live
@@ -145,3 +147,11 @@ def test_openapi_and_snippet_are_served(live: Live) -> None:
     assert spec["openapi"].startswith("3.") and "/v1/batch" in spec["paths"]
     js = live.client.get("/usertide.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+
+
+def test_a_user_id_with_a_slash_has_a_profile(live: Live) -> None:
+    user = "u<script>alert(1)</script>/x"
+    send(live, [{"type": "track", "event": "click", "userId": user}])
+    r = live.client.get(f"/v1/users/{quote(user, safe='')}", headers=live.admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["user_id"] == user

@@ -123,8 +123,8 @@ async def list_failed(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        Route("/v1/users/{user_id:str}", get_user, methods=["GET"]),
-        Route("/v1/users/{user_id:str}", delete_user, methods=["DELETE"]),
+        Route("/v1/users/{user_id:path}", get_user, methods=["GET"]),
+        Route("/v1/users/{user_id:path}", delete_user, methods=["DELETE"]),
         Route("/v1/events", list_events, methods=["GET"]),
         Route("/v1/failed-events", list_failed, methods=["GET"]),
     ]
