@@ -63,8 +63,8 @@ def run(cmd: list[str]) -> None:
 
 def main() -> None:
     args = sys.argv[1:]
-    if not args or args[0] not in ("demo", "test", "lint", "bench", "usertide"):
-        sys.exit("usage: python3 dev.py demo|test|lint|bench|usertide [args...]")
+    if not args or args[0] not in ("demo", "test", "lint", "bench", "screenshot", "usertide"):
+        sys.exit("usage: python3 dev.py demo|test|lint|bench|screenshot|usertide [args...]")
     command, rest = args[0], args[1:]
     if command == "demo":
         ensure_env("")
@@ -82,11 +82,15 @@ def main() -> None:
     elif command == "bench":
         ensure_env("dev")
         run([str(PY), "-m", "benchmarks", *rest])
+    elif command == "screenshot":  # the README's dashboard pictures, in docs/
+        ensure_env("dev")
+        run([str(PY), "scripts/screenshot.py", *rest])
 
 
 def lint() -> None:
-    run([str(BIN / "ruff"), "check", "src", "tests", "benchmarks", "dev.py"])
-    run([str(BIN / "ruff"), "format", "--check", "src", "tests", "benchmarks", "dev.py"])
+    paths = ["src", "tests", "benchmarks", "scripts", "dev.py"]
+    run([str(BIN / "ruff"), "check", *paths])
+    run([str(BIN / "ruff"), "format", "--check", *paths])
     run([str(BIN / "mypy")])
 
 

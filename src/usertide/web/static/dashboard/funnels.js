@@ -122,8 +122,8 @@
       barmode: "group",
       height: 360,
       margin: { t: 20, r: 60, b: 50, l: 60 },
-      yaxis: result.breakdown ? { tickformat: ".0%", range: [0, 1.05] } : { title: { text: "people" } },
-      yaxis2: { overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1.05] },
+      yaxis: result.breakdown ? { tickformat: ".0%", range: [0, 1.05], dtick: 0.25 } : { title: { text: "people" } },
+      yaxis2: { overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1.05], dtick: 0.25 },
     });
   }
 
