@@ -27,6 +27,7 @@ from usertide.notify import (
 )
 from usertide.notify.files import FileEmailNotifier
 from usertide.processors import BehaviourFeatures, Profile, Sessionizer
+from usertide.processors.search import SearchRecord
 from usertide.processors.tags import UserTags
 from usertide.risk import LoginAftermath, LoginRisk, NetworkVelocity, RiskConfig
 from usertide.risk.inflight import InFlight
@@ -91,6 +92,9 @@ class Service:
             metrics=metrics,
             checkpoint_interval=settings.checkpoint_interval,
             store_profiles=True,  # the users search reads them (GET /v1/users)
+            profile_record=SearchRecord(
+                next(p for p in engine.processors if isinstance(p, UserTags))
+            ),
         )
         segments = open_segments(settings.log_dir, store)
         loader = Loader(

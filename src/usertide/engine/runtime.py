@@ -38,6 +38,7 @@ class EmbeddedRuntime:
         metrics: Metrics | None = None,
         checkpoint_interval: float = 1.0,
         store_profiles: bool = False,
+        profile_record: Callable[[UserState], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -47,6 +48,8 @@ class EmbeddedRuntime:
         # so writing them at every checkpoint would only cost time. A deployment whose
         # readers cannot reach the engine (scale-out) turns this on.
         self.store_profiles = store_profiles
+        # What is written for each user (default: the whole view).
+        self.profile_record = profile_record or self.engine.view
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.RLock()
         self._progress = threading.Condition(self._lock)
@@ -173,7 +176,7 @@ class EmbeddedRuntime:
 
     # -- reading ---------------------------------------------------------------
     def profile_of(self, state: UserState) -> dict[str, Any]:
-        return self.engine.view(state)
+        return self.profile_record(state)
 
     def read(self, reader: Callable[[Engine], T]) -> T:
         """Run ``reader`` on the engine between two events (it must not change state)."""

@@ -100,8 +100,8 @@ class Profile(Processor[ProfileState]):
         return {
             "user_id": state.user_id,
             "anonymous_ids": list(state.anonymous_ids),
-            "first_seen": _iso(state.first_seen),
-            "last_seen": _iso(state.last_seen),
+            "first_seen": iso_time(state.first_seen),
+            "last_seen": iso_time(state.last_seen),
             "events": state.events,
             "event_counts": dict(state.event_counts),
             "devices": [_seen_view(s) for s in state.devices],
@@ -110,15 +110,15 @@ class Profile(Processor[ProfileState]):
         }
 
 
-def _iso(t: float) -> str | None:
+def iso_time(t: float) -> str | None:
     return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z") if t else None
 
 
 def _seen_view(seen: Seen) -> dict[str, Any]:
     return {
         "label": seen.label,
-        "first_seen": _iso(seen.first),
-        "last_seen": _iso(seen.last),
+        "first_seen": iso_time(seen.first),
+        "last_seen": iso_time(seen.last),
         "count": seen.count,
     }
 

@@ -224,6 +224,11 @@ class UserTags(Processor[TagState]):
             reasons[tag] = reason
         return {"tags": tags, "reasons": reasons, "segments": {"rfm": rfm}}
 
+    def tag_names(self, state: TagState) -> list[str]:
+        """The tags alone (what the users search matches)."""
+        tags: list[str] = self.view(state)["tags"]
+        return tags
+
     # -- the rules -----------------------------------------------------------------
     def segment(self, state: TagState) -> dict[str, Any]:
         """The RFM segment as of the user's latest event, with its numbers."""
@@ -306,10 +311,22 @@ class UserTags(Processor[TagState]):
 
 def _hour(t: float, timezone: str | None) -> int:
     if timezone:
-        zone = _zone(timezone)
-        if zone is not None:
-            return datetime.fromtimestamp(t, zone).hour
+        offset = _offset(timezone, int(t // 900))
+        if offset is not None:
+            return int((t + offset) // 3600) % 24
     return int(t // 3600) % 24
+
+
+@lru_cache(maxsize=8192)
+def _offset(timezone: str, quarter: int) -> float | None:
+    """The zone's UTC offset (seconds) during a quarter hour since the epoch: every
+    zone changes its offset only on a quarter hour of UTC, and building a zoned
+    datetime per event would cost more than the rest of this processor."""
+    zone = _zone(timezone)
+    if zone is None:
+        return None
+    offset = datetime.fromtimestamp(quarter * 900, zone).utcoffset()
+    return offset.total_seconds() if offset is not None else None
 
 
 @lru_cache(maxsize=1024)

@@ -798,8 +798,15 @@ def _country(event: Event) -> str | None:
 
 
 def _json_arrays(batch: Sequence[Event]) -> list[Any]:
-    columns = list(zip(*(json_columns(e) for e in batch), strict=True))
-    return [pa.array(column, pa.string()) for column in columns]
+    properties: list[bytes | None] = []
+    traits: list[bytes | None] = []
+    contexts: list[bytes | None] = []
+    for event in batch:
+        p, t, c = json_columns(event)
+        properties.append(p)
+        traits.append(t)
+        contexts.append(c)
+    return [pa.array(column, pa.string()) for column in (properties, traits, contexts)]
 
 
 def _backfill_event_json(con: duckdb.DuckDBPyConnection, chunk: int = 50_000) -> None:
