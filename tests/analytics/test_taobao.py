@@ -158,3 +158,40 @@ def test_daily_trend_by_category_matches_plain_python(
         assert series["total"] == len(
             {r.person for r in rows if start <= r.ts < end and r.name == series["event"]}
         )
+
+
+def test_breakdown_by_category_of_the_first_step(imported: tuple[DuckDBStore, list[Row]]) -> None:
+    """People grouped by the category of the pv that starts their conversion: the
+    earliest pv leading deepest (plain Python, as above, remembering that pv)."""
+    store, rows = imported
+    body: dict[str, Any] = {
+        "steps": [{"event": "pv"}, {"event": "cart"}],
+        "window": "1d",
+        "from": FROM,
+        "to": TO,
+        "breakdown": "properties.category",
+        "breakdown_limit": 50,
+    }
+    q = parse_funnel(body, store.dialect)
+    start, end = _start_end()
+    by: dict[str, list[Row]] = {}
+    for r in sorted((r for r in rows if start <= r.ts < end), key=lambda r: (r.ts, r.offset)):
+        by.setdefault(r.person, []).append(r)
+    groups: dict[str, Counter[int]] = {}
+    for events in by.values():
+        best: tuple[int, Row] | None = None
+        for i, first in enumerate(events):
+            if first.name != "pv":
+                continue
+            cart = next((e for e in events[i + 1 :] if e.name == "cart"), None)
+            depth = 2 if cart and (cart.ts - first.ts).total_seconds() <= 86400 else 1
+            if best is None or depth > best[0]:
+                best = (depth, first)
+        if best is not None:
+            counter = groups.setdefault(best[1].properties["category"], Counter())
+            for k in range(1, best[0] + 1):
+                counter[k] += 1
+    counts = step_counts(store, q)
+    top = sorted(groups, key=lambda c: (-groups[c][1], c))[:50]
+    for category in top:
+        assert [s["users"] for s in counts[category]] == [groups[category][1], groups[category][2]]
