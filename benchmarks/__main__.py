@@ -27,6 +27,7 @@ from benchmarks import (
     bench_login,
     bench_memory,
     bench_parse,
+    bench_queryable,
     bench_single,
     bench_stages,
 )
@@ -43,6 +44,7 @@ BENCHMARKS: list[ModuleType] = [
     bench_memory,
     bench_login,
     bench_analytics,
+    bench_queryable,
 ]
 COLUMNS = ("benchmark", "metric", "value", "baseline", "ratio", "target", "pass/fail")
 

@@ -54,6 +54,9 @@ class Settings(msgspec.Struct, kw_only=True):
     risk_medium: float = 0.5
     population_interval: float = 0.0  # retrain the sign-in population every N s (0: on demand)
     risk_high: float = 0.8
+    # A JSON file of user-tag rules (any fields of processors.tags.TagRules; the rest
+    # keep their defaults), e.g. {"big_spender_revenue": 200, "lapsed_days": 90}.
+    tag_rules: Path | None = None
 
     @property
     def db_path(self) -> Path:
@@ -108,6 +111,7 @@ _ENV: dict[str, str] = {
     "USERTIDE_RISK_MEDIUM": "risk_medium",
     "USERTIDE_RISK_HIGH": "risk_high",
     "USERTIDE_POPULATION_INTERVAL": "population_interval",
+    "USERTIDE_TAG_RULES": "tag_rules",
 }
 
 

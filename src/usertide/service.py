@@ -28,7 +28,7 @@ from usertide.notify import (
 from usertide.notify.files import FileEmailNotifier
 from usertide.processors import BehaviourFeatures, Profile, Sessionizer
 from usertide.processors.search import SearchRecord
-from usertide.processors.tags import UserTags
+from usertide.processors.tags import UserTags, load_rules
 from usertide.risk import LoginAftermath, LoginRisk, NetworkVelocity, RiskConfig
 from usertide.risk.inflight import InFlight
 from usertide.risk.now import sign_in_keys
@@ -83,7 +83,11 @@ class Service:
         login_risk = LoginRisk(risk_config)
         trainer = PopulationTrainer(store, login_risk, interval=settings.population_interval)
         engine = Engine(
-            build_processors(network_velocity, login_risk),
+            build_processors(
+                network_velocity,
+                login_risk,
+                UserTags(load_rules(settings.tag_rules) if settings.tag_rules else None),
+            ),
             models={POPULATION_MODEL: trainer.activate},
         )
         runtime = EmbeddedRuntime(
@@ -214,7 +218,9 @@ class Service:
         return report
 
 
-def build_processors(velocity: NetworkVelocity, risk: LoginRisk) -> list[Processor[Any]]:
+def build_processors(
+    velocity: NetworkVelocity, risk: LoginRisk, tags: UserTags | None = None
+) -> list[Processor[Any]]:
     """The service's processors, in order (tests build the same engine); the aftermath
     of a sign-in reads what ``risk`` made of it, so it comes after it."""
     return [
@@ -222,7 +228,7 @@ def build_processors(velocity: NetworkVelocity, risk: LoginRisk) -> list[Process
         Sessionizer(),
         BehaviourFeatures(),
         Profile(),
-        UserTags(),
+        tags or UserTags(),
         risk,
         LoginAftermath(risk.config),
     ]

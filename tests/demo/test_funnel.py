@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from livesupport import Live
 from usertide.demo.funnel import STEPS, shop_funnel
 from usertide.demo.simulator import Simulation, SimulationConfig
@@ -58,3 +60,24 @@ def test_the_shop_funnel_matches_plain_python(live: Live) -> None:
     users = [s["users"] for s in report["steps"]]
     assert users == _reference(events, 86400)
     assert users[-1] > 0, "the simulated shop sells something"
+    # and an hourly trend of the order totals, against the same events
+    trend = live.client.post(
+        "/v1/trends",
+        json={
+            "events": ["Order Completed"],
+            "measure": {"sum": "properties.total"},
+            "interval": "hour",
+            "from": (start - timedelta(days=1)).isoformat(),
+            "to": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        },
+        headers=live.admin,
+    ).json()["series"][0]
+    revenue: dict[str, float] = {}
+    for e in events:
+        if e.get("event") == "Order Completed":
+            hour = e["timestamp"][:13] + ":00:00Z"
+            revenue[hour] = revenue.get(hour, 0.0) + e["properties"]["total"]
+    got = {t: v for t, v in trend["points"] if v}
+    assert got.keys() == revenue.keys()
+    for hour, value in revenue.items():
+        assert got[hour] == pytest.approx(value)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -275,3 +276,26 @@ def test_state_stays_small() -> None:
     typical = small.lookup("jane")
     assert typical is not None
     assert len(msgspec.msgpack.encode(typical.get(UserTags))) <= 120
+
+
+def test_rules_come_from_a_json_file_with_defaults_for_the_rest(tmp_path: Path) -> None:
+    from usertide.config import load_settings
+    from usertide.processors.tags import TagRules, load_rules
+    from usertide.service import Service
+
+    path = tmp_path / "rules.json"
+    path.write_text('{"big_spender_revenue": 50, "lapsed_days": 90}')
+    rules = load_rules(path)
+    assert rules.big_spender_revenue == 50 and rules.lapsed_days == 90
+    assert rules.at_risk_days == TagRules().at_risk_days
+    settings = load_settings({"USERTIDE_TAG_RULES": str(path)}, data_dir=tmp_path / "data")
+    service = Service.create(settings)
+    try:
+        tags = next(p for p in service.runtime.engine.processors if isinstance(p, UserTags))
+        assert tags.rules.big_spender_revenue == 50
+    finally:
+        service.store.close()
+        service.segments.close()
+    path.write_text('{"lapsed_days": "soon"}')
+    with pytest.raises(ValueError, match="cannot be used"):
+        load_rules(path)

@@ -41,6 +41,8 @@ at most ``MAX_CATEGORY_CHARS`` characters.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -100,6 +102,14 @@ class TagRules(msgspec.Struct, frozen=True, kw_only=True):
         if start <= end:
             return frozenset(range(start, end))
         return frozenset((*range(start, 24), *range(end)))
+
+
+def load_rules(path: Path) -> TagRules:
+    """Rules from a JSON file of ``TagRules`` fields (the others keep their defaults)."""
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=TagRules)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        raise ValueError(f"the tag rules in {path} cannot be used: {exc}") from exc
 
 
 class TagState(msgspec.Struct, array_like=True):
