@@ -524,13 +524,13 @@ def _engine(ctx: Context) -> list[Row]:
         f"engine: {n:,} sign-ins ({r['success']:,} successful) of {state['users']:,} "
         f"accounts and {state['networks']:,} networks (users {users:,}, days {days}, seed "
         f"{SIM_SEED}); rates are the median of {len(results)} runs, each in a fresh process "
-        f"(the 5 processors: {spread} sign-ins/s); normalize + enrich "
+        f"(the 7 processors: {spread} sign-ins/s); normalize + enrich "
         f"{n / full['build_s']:,.0f}/s; {full['detections']:,} detections "
         f"({full['detections'] / n:.1%} of sign-ins); one-class SVM fitted "
         f"{r['ocsvm']['fits']:,} models in {r['ocsvm']['seconds']:.1f} s"
     )
     return [
-        Row(TITLE, "engine sign-ins/s, service's 5 processors", ours, "ev/s",
+        Row(TITLE, "engine sign-ins/s, service's 7 processors", ours, "ev/s",
             baseline=base, target=20_000,
             note="in-process Engine.apply over pre-enriched events, 1 core, the service's GC "
             "settings (tune_gc: freeze, young threshold 50,000); "
@@ -540,7 +540,7 @@ def _engine(ctx: Context) -> list[Row]:
             baseline=base, note="Engine([NetworkVelocity(), LoginRisk()])"),
         Row(TITLE, "sign-ins/s incl. normalize + enrich", with_enrich, "ev/s", baseline=base,
             note="the like-for-like comparison with the baseline: normalize_item + "
-            "enrich + the 5 processors inside the clock"),
+            "enrich + the 7 processors inside the clock"),
         Row(TITLE, "login_risk state bytes/user, mean", state["slot_mean"], "B",
             target=2048, higher_is_better=False,
             note=f"msgpack of the login_risk slot after {n:,} sign-ins over {days} days, "

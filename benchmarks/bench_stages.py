@@ -5,7 +5,7 @@ stage of the embedded pipeline in turn, each timed on its own with ``process_tim
 (CPU seconds of the whole process, DuckDB's own threads included): parsing the JSON
 bodies into events, enrichment, encoding for the log, decoding from the log, loading
 into DuckDB (2,000 events per commit, as the loader does under load) and the engine with
-the service's five processors; all under the service's GC settings (``tune_gc``). No HTTP, no
+the service's seven processors; all under the service's GC settings (``tune_gc``). No HTTP, no
 threads competing for the GIL: these are floors, not what the server achieves.
 
 The sums answer what the batch target asks: the events per second one process can
@@ -39,7 +39,7 @@ STAGES = (
     ("encode", "encode for the log (msgpack)"),
     ("decode", "decode from the log"),
     ("load", "DuckDB load (2,000 per commit)"),
-    ("engine", "engine, the service's 5 processors"),
+    ("engine", "engine, the service's 7 processors"),
 )
 
 
