@@ -101,6 +101,12 @@ def _eval_login(args: argparse.Namespace) -> int:
     return run_eval_login(Path(args.file), args.json)
 
 
+def _eval_conversion(args: argparse.Namespace) -> int:
+    from usertide.evaluation.conversion_eval import run_eval_conversion
+
+    return run_eval_conversion(args.train, args.test, args.split_by_time, args.file, args.json)
+
+
 def _simulate_logins(args: argparse.Namespace) -> int:
     from usertide.evaluation.cli import run_simulate_logins
 
@@ -144,6 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("file", help="JSON lines of Segment 'login' track events with labels")
     login.add_argument("--json", action="store_true", help="machine-readable output")
     login.set_defaults(func=_eval_login)
+    conversion = eval_sub.add_parser(
+        "conversion", help="ad-click conversion: boosted trees vs an hour/weekday baseline"
+    )
+    conversion.add_argument("file", nargs="?", type=Path, help="with --split-by-time only")
+    conversion.add_argument("--train", type=Path, help="labelled clicks (TalkingData CSV)")
+    conversion.add_argument("--test", type=Path, help="later labelled clicks")
+    conversion.add_argument(
+        "--split-by-time", type=float, metavar="FRACTION", help="train on the earliest share"
+    )
+    conversion.add_argument("--json", action="store_true", help="machine-readable output")
+    conversion.set_defaults(func=_eval_conversion)
     sim = eval_sub.add_parser("simulate-logins", help="write a labelled sign-in stream")
     sim.add_argument("out")
     sim.add_argument("--users", type=int, default=2_000)

@@ -103,7 +103,9 @@ def read_clicks(path: Path) -> Clicks:
     if not np.isin(label, (0, 1)).all():
         raise ValueError(f"{path}: is_attributed must be 0 or 1")
     ip, app, device, os_, channel = (np.asarray(c, dtype=np.int64) for c in ids[:5])
-    clicks = Clicks(ip=ip, app=app, device=device, os=os_, channel=channel, time=seconds, label=label)
+    clicks = Clicks(
+        ip=ip, app=app, device=device, os=os_, channel=channel, time=seconds, label=label
+    )
     return clicks.take(np.argsort(seconds, kind="stable"))
 
 

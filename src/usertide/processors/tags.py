@@ -41,12 +41,11 @@ at most ``MAX_CATEGORY_CHARS`` characters.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
