@@ -22,6 +22,7 @@ from types import ModuleType
 from benchmarks import (
     bench_analytics,
     bench_batch,
+    bench_forest,
     bench_lag,
     bench_loadgen,
     bench_login,
@@ -45,6 +46,7 @@ BENCHMARKS: list[ModuleType] = [
     bench_login,
     bench_analytics,
     bench_queryable,
+    bench_forest,
 ]
 COLUMNS = ("benchmark", "metric", "value", "baseline", "ratio", "target", "pass/fail")
 
