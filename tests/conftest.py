@@ -12,7 +12,23 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from livesupport import Live, make_settings
+from stores import IMPLEMENTATIONS, StoreFactory
 from usertide.server import BackgroundServer
+from usertide.store import Store
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+def factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Opens a store of each implementation (over the same files each time)."""
+    return IMPLEMENTATIONS[request.param](tmp_path)
+
+
+@pytest.fixture
+def store(factory: StoreFactory) -> Iterator[Store]:
+    s = factory()
+    s.migrate()
+    yield s
+    s.close()
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import random
 import statistics
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,18 +14,10 @@ from factories import T0, event
 from usertide.analytics.errors import AnalyticsError
 from usertide.analytics.funnels import parse_funnel, people, step_counts
 from usertide.analytics.report import funnel_report
-from usertide.store import DuckDBStore, Store
+from usertide.store import Store
 
 FROM, TO = T0 - timedelta(days=1), T0 + timedelta(days=3)
 NAMES = ["view", "cart", "buy", "other"]
-
-
-@pytest.fixture(params=["duckdb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s = DuckDBStore(tmp_path / "store.duckdb")
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _random_events(seed: int, people_count: int = 40) -> list[Any]:

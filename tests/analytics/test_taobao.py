@@ -56,6 +56,14 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[DuckDBStore, lis
     return store, rows
 
 
+def _by_person(rows: list[Row], start: datetime, end: datetime) -> dict[str, list[Row]]:
+    """Each person's events inside the range, in time order (same second: file order)."""
+    by: dict[str, list[Row]] = {}
+    for r in sorted((r for r in rows if start <= r.ts < end), key=lambda r: (r.ts, r.offset)):
+        by.setdefault(r.person, []).append(r)
+    return by
+
+
 def _start_end() -> tuple[datetime, datetime]:
     return (
         datetime.fromisoformat(FROM.replace("Z", "+00:00")),
@@ -92,9 +100,7 @@ def _fast_reference(
     exponential on people with dozens of events)."""
     if strict:
         return _strict(rows, window, start, end)
-    by: dict[str, list[Row]] = {}
-    for r in sorted((r for r in rows if start <= r.ts < end), key=lambda r: (r.ts, r.offset)):
-        by.setdefault(r.person, []).append(r)
+    by = _by_person(rows, start, end)
     names = ["pv", "cart", "buy"]
     reached: Counter[int] = Counter()
     for events in by.values():
@@ -117,9 +123,7 @@ def _fast_reference(
 
 
 def _strict(rows: list[Row], window: float, start: datetime, end: datetime) -> list[int]:
-    by: dict[str, list[Row]] = {}
-    for r in sorted((r for r in rows if start <= r.ts < end), key=lambda r: (r.ts, r.offset)):
-        by.setdefault(r.person, []).append(r)
+    by = _by_person(rows, start, end)
     names = ["pv", "cart", "buy"]
     reached: Counter[int] = Counter()
     for events in by.values():
@@ -174,9 +178,7 @@ def test_breakdown_by_category_of_the_first_step(imported: tuple[DuckDBStore, li
     }
     q = parse_funnel(body, store.dialect)
     start, end = _start_end()
-    by: dict[str, list[Row]] = {}
-    for r in sorted((r for r in rows if start <= r.ts < end), key=lambda r: (r.ts, r.offset)):
-        by.setdefault(r.person, []).append(r)
+    by = _by_person(rows, start, end)
     groups: dict[str, Counter[int]] = {}
     for events in by.values():
         best: tuple[int, Row] | None = None

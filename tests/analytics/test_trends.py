@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,17 +12,9 @@ import pytest
 from factories import T0, event
 from usertide.analytics.errors import AnalyticsError
 from usertide.analytics.trends import parse_trend, run_trend
-from usertide.store import DuckDBStore, Store
+from usertide.store import Store
 
 FROM, TO = T0 - timedelta(days=3), T0 + timedelta(days=4)
-
-
-@pytest.fixture(params=["duckdb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s = DuckDBStore(tmp_path / "store.duckdb")
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _events(seed: int) -> list[Any]:

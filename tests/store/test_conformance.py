@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
-
 from factories import T0, event, failed
+from stores import StoreFactory
 from usertide.events import Event, FailureReason
-from usertide.store import DuckDBStore, EngineCommit, EventQuery, Store
-
-StoreFactory = Callable[[], Store]
-
-
-def _duckdb(tmp_path: Path) -> StoreFactory:
-    return lambda: DuckDBStore(tmp_path / "store.duckdb")
-
-
-IMPLEMENTATIONS = {"duckdb": _duckdb}
-
-
-@pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    return IMPLEMENTATIONS[request.param](tmp_path)
-
-
-@pytest.fixture
-def store(factory: StoreFactory) -> Iterator[Store]:
-    s = factory()
-    s.migrate()
-    yield s
-    s.close()
+from usertide.store import EngineCommit, EventQuery, Store
 
 
 def test_migrate_is_idempotent_and_survives_reopen(factory: StoreFactory) -> None:

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from store.test_conformance import IMPLEMENTATIONS, StoreFactory
 from usertide.store import EngineCommit, Store
-
-
-# The same fixtures as the conformance suite, so every implementation listed there runs.
-@pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def factory(request: pytest.FixtureRequest, tmp_path: Any) -> StoreFactory:
-    return IMPLEMENTATIONS[request.param](tmp_path)
-
-
-@pytest.fixture
-def store(factory: StoreFactory) -> Iterator[Store]:
-    s = factory()
-    s.migrate()
-    yield s
-    s.close()
 
 
 def profile(traits: dict[str, Any] | None = None, tags: list[str] | None = None) -> dict[str, Any]:
