@@ -32,6 +32,15 @@ def store(factory: StoreFactory) -> Iterator[Store]:
 
 
 @pytest.fixture
+def server(tmp_path: Path) -> Iterator[BackgroundServer]:
+    """A server a test may stop itself (stopping again is harmless)."""
+    srv = BackgroundServer(make_settings(tmp_path / "data"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
 def live(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Live]:
     overrides = getattr(request, "param", {}) or {}
     settings = make_settings(tmp_path / "data", **overrides)

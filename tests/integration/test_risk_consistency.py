@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,6 @@ CHROME = (
 )
 HOME = "73.92.12.5"  # a US residential address (Comcast)
 TOR_EXIT = "185.220.101.4"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[BackgroundServer]:
-    srv = BackgroundServer(make_settings(tmp_path / "data"))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def at(second: int) -> str:

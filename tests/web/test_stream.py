@@ -9,13 +9,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from livesupport import ADMIN_KEY, Live, make_settings
+from livesupport import ADMIN_KEY, Live
 from usertide.live import Subscription
 from usertide.server import BackgroundServer
 
@@ -245,15 +244,6 @@ def test_clients_are_limited_and_a_disconnect_frees_the_slot(live: Live) -> None
         assert busy.status_code == 503 and busy.json()["error"]["code"] == "unavailable"
     until(lambda: broadcaster.clients == 0)  # the server saw the disconnect
     assert live.client.get("/v1/stream?limit=1&timeout=0.1", headers=live.admin).status_code == 200
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[BackgroundServer]:
-    """A server the test stops itself (stopping again is harmless)."""
-    srv = BackgroundServer(make_settings(tmp_path / "data"))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def test_shutdown_ends_streams_at_once_even_a_stuck_one(server: BackgroundServer) -> None:

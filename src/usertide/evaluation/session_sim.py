@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, get_args
 
 from usertide.demo.catalog import HOME, SHOP, SIGN_IN, SITE, Catalog, Page, category_page
 from usertide.demo.population import (
@@ -81,23 +81,8 @@ from usertide.evaluation.login_sim import write_events
 BotType = Literal[
     "scraper", "click_fraud", "credential_stuffing", "headless", "low_and_slow", "fake_browser"
 ]
-Label = Literal[
-    "human",
-    "scraper",
-    "click_fraud",
-    "credential_stuffing",
-    "headless",
-    "low_and_slow",
-    "fake_browser",
-]
-BOT_TYPES: Final[tuple[BotType, ...]] = (
-    "scraper",
-    "click_fraud",
-    "credential_stuffing",
-    "headless",
-    "low_and_slow",
-    "fake_browser",
-)
+Label = Literal["human"] | BotType
+BOT_TYPES: Final[tuple[BotType, ...]] = get_args(BotType)
 
 
 def default_data_path() -> Path:

@@ -7,7 +7,7 @@ the store holds everything acknowledged before the request.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -19,14 +19,17 @@ from usertide.analytics.common import bounded_int
 from usertide.analytics.errors import AnalyticsError
 from usertide.analytics.funnels import parse_funnel, people
 from usertide.analytics.report import funnel_report
+from usertide.analytics.sql import Dialect
 from usertide.analytics.trends import parse_trend, run_trend
 from usertide.engine.identity import ANON_PREFIX
 from usertide.service import Service
+from usertide.store import Store
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
 from usertide.web.openapi import admin, errors, response
 
 MAX_BODY = 64 * 1024
+Q = TypeVar("Q")
 
 
 async def _body(request: Request) -> tuple[Service, dict[str, Any]]:
@@ -52,24 +55,27 @@ def _invalid(exc: AnalyticsError) -> ApiError:
     return ApiError(400, "invalid_parameter", exc.message)
 
 
-async def trends(request: Request) -> Response:
+async def _analyse(
+    request: Request,
+    parse: Callable[[object, Dialect], Q],
+    answer: Callable[[Store, Q], dict[str, Any]],
+) -> Response:
+    """Parse the body into a query for the store's dialect, then answer it in the store."""
     service, body = await _body(request)
     store = service.store
     try:
-        query = parse_trend(body, store.dialect)
+        query = parse(body, store.dialect)
     except AnalyticsError as exc:
         raise _invalid(exc) from exc
-    return await _run(service, lambda: run_trend(store, query))
+    return await _run(service, lambda: answer(store, query))
+
+
+async def trends(request: Request) -> Response:
+    return await _analyse(request, parse_trend, run_trend)
 
 
 async def funnels(request: Request) -> Response:
-    service, body = await _body(request)
-    store = service.store
-    try:
-        query = parse_funnel(body, store.dialect)
-    except AnalyticsError as exc:
-        raise _invalid(exc) from exc
-    return await _run(service, lambda: funnel_report(store, query))
+    return await _analyse(request, parse_funnel, funnel_report)
 
 
 async def funnel_users(request: Request) -> Response:
