@@ -93,7 +93,7 @@ class SegmentLog:
         self._firsts = sorted(
             int(p.name[: -len(SUFFIX)])
             for p in directory.iterdir()
-            if p.name.endswith(SUFFIX) and p.name[: -len(SUFFIX)].isdigit()
+            if p.name.endswith(SUFFIX) and _is_offset(p.name[: -len(SUFFIX)])
         )
         last = start_after
         reopen = False
@@ -221,3 +221,7 @@ class SegmentLog:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _is_offset(stem: str) -> bool:
+    return stem.isascii() and stem.isdigit()

@@ -16,6 +16,7 @@ from usertide.log import LogUnavailable
 from usertide.service import Service
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
+from usertide.web.params import whole_number
 
 
 class FeedbackBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -28,12 +29,10 @@ async def list_alerts(request: Request) -> Response:
     status = request.query_params.get("status")
     if status is not None and status not in {s.value for s in AlertStatus}:
         raise ApiError(400, "invalid_parameter", "'status' must be open, confirmed or dismissed")
-    raw_limit = request.query_params.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
-        raise ApiError(400, "invalid_parameter", "'limit' must be between 1 and 1000")
+    limit = whole_number(request, "limit", 100, 1, 1000)
     alerts = await run_in_threadpool(
         lambda: service.store.alerts(
-            status=status, user_id=request.query_params.get("user_id"), limit=int(raw_limit)
+            status=status, user_id=request.query_params.get("user_id"), limit=limit
         )
     )
     return json_response({"alerts": [msgspec.to_builtins(a) for a in alerts]})

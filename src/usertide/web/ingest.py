@@ -31,6 +31,7 @@ from usertide.log import LogUnavailable
 from usertide.service import Service
 from usertide.web.body import BodySpec, decode
 from usertide.web.errors import error_response, json_response
+from usertide.web.params import is_whole_number
 
 _SEGMENT = SegmentProtocol()
 _POSTHOG = PostHogProtocol()
@@ -43,7 +44,7 @@ class _BodyTooLarge(Exception):
 
 async def _read_body(request: Request, headers: dict[str, str], limit: int) -> bytes:
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and is_whole_number(declared) and int(declared) > limit:
         raise _BodyTooLarge
     chunks: list[bytes] = []
     size = 0

@@ -16,8 +16,9 @@ from starlette.routing import Route
 
 from usertide.service import Service
 from usertide.web.auth import require_admin
-from usertide.web.errors import ApiError, json_response
+from usertide.web.errors import json_response
 from usertide.web.openapi import admin, errors, param
+from usertide.web.params import whole_number
 
 PATH = "/v1/overview"
 DEFAULT_MINUTES = 60
@@ -28,12 +29,7 @@ RECENT_FAILED = 10
 
 
 def _minutes(request: Request) -> int:
-    raw = request.query_params.get("minutes")
-    if raw is None:
-        return DEFAULT_MINUTES
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_MINUTES:
-        raise ApiError(400, "invalid_parameter", f"'minutes' must be between 1 and {MAX_MINUTES}")
-    return int(raw)
+    return whole_number(request, "minutes", DEFAULT_MINUTES, 1, MAX_MINUTES)
 
 
 def _iso(t: datetime) -> str:

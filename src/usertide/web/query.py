@@ -18,8 +18,10 @@ from usertide.events import event_to_builtins
 from usertide.store import EventQuery
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
+from usertide.web.params import whole_number
 
 MAX_LIMIT = 1000
+MAX_OFFSET = 2**63 - 1  # log offsets are signed 64-bit in every store
 
 
 async def get_user(request: Request) -> Response:
@@ -68,25 +70,13 @@ def _time_param(request: Request, name: str) -> datetime | None:
         raise ApiError(400, "invalid_parameter", exc.message) from exc
 
 
-def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit():
-        raise ApiError(400, "invalid_parameter", f"'{name}' must be a whole number")
-    value = int(raw)
-    if not lo <= value <= hi:
-        raise ApiError(400, "invalid_parameter", f"'{name}' must be between {lo} and {hi}")
-    return value
-
-
 async def list_events(request: Request) -> Response:
     service = require_admin(request)
     params = request.query_params
-    limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
-    cursor = params.get("cursor")
-    if cursor is not None and not cursor.isdigit():
-        raise ApiError(400, "invalid_parameter", "'cursor' must come from 'next_cursor'")
+    limit = whole_number(request, "limit", 100, 1, MAX_LIMIT)
+    cursor = None
+    if params.get("cursor") is not None:
+        cursor = whole_number(request, "cursor", 0, 0, MAX_OFFSET)
     user_id = params.get("user_id")
     linked = service.runtime.linked_anonymous_ids(user_id) if user_id else ()
     query = EventQuery(
@@ -96,7 +86,7 @@ async def list_events(request: Request) -> Response:
         name=params.get("name"),
         since=_time_param(request, "since"),
         until=_time_param(request, "until"),
-        after_offset=int(cursor) if cursor is not None else None,
+        after_offset=cursor,
         limit=limit,
     )
     await service.caught_up()
@@ -111,7 +101,7 @@ async def list_events(request: Request) -> Response:
 
 async def list_failed(request: Request) -> Response:
     service = require_admin(request)
-    limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
+    limit = whole_number(request, "limit", 100, 1, MAX_LIMIT)
     reason = request.query_params.get("reason")
     await service.caught_up()
     failed = await run_in_threadpool(service.store.query_failed, limit, reason)

@@ -24,6 +24,7 @@ from usertide.live import KINDS, Broadcaster, StreamFilter, Subscription, sse
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError
 from usertide.web.openapi import admin, errors, param
+from usertide.web.params import whole_number
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +166,9 @@ def _listed(request: Request, name: str) -> frozenset[str] | None:
 
 
 def _limit(request: Request) -> int | None:
-    raw = request.query_params.get("limit")
-    if raw is None:
+    if request.query_params.get("limit") is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(400, "invalid_parameter", f"'limit' must be between 1 and {MAX_LIMIT}")
-    return int(raw)
+    return whole_number(request, "limit", 0, 1, MAX_LIMIT)
 
 
 def _timeout(request: Request) -> float | None:

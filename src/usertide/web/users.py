@@ -21,6 +21,7 @@ from usertide.engine.identity import ANON_PREFIX
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
 from usertide.web.openapi import admin, errors, param, response
+from usertide.web.params import whole_number
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -34,7 +35,7 @@ async def search_users(request: Request) -> Response:
     params = request.query_params
     search = _text(params.get("search"), "search", MAX_SEARCH)
     tag = _text(params.get("tag"), "tag", MAX_TAG)
-    limit = _limit(params.get("limit"))
+    limit = whole_number(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     after = _cursor(params.get("cursor"))
     await service.caught_up()
     # One more than asked: whether there is a next page, without an empty last one.
@@ -70,16 +71,6 @@ def _text(raw: str | None, name: str, limit: int) -> str | None:
     if any(ord(c) < 32 or ord(c) == 127 for c in raw):
         raise ApiError(400, "invalid_parameter", f"'{name}' must not hold control characters")
     return raw
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(
-            400, "invalid_parameter", f"'limit' must be a whole number from 1 to {MAX_LIMIT}"
-        )
-    return int(raw)
 
 
 # The cursor is the last key of the page, base64url-encoded: opaque to clients, and a
