@@ -54,6 +54,10 @@ class Settings(msgspec.Struct, kw_only=True):
     risk_medium: float = 0.5
     population_interval: float = 0.0  # retrain the sign-in population every N s (0: on demand)
     risk_high: float = 0.8
+    # Session anomaly: the detector kind (anomaly/detectors.py) and how often it is
+    # retrained from the stored sessions (0: only on demand).
+    anomaly_detector: str = "isolation_forest"
+    session_model_interval: float = 900.0
     # A JSON file of user-tag rules (any fields of processors.tags.TagRules; the rest
     # keep their defaults), e.g. {"big_spender_revenue": 200, "lapsed_days": 90}.
     tag_rules: Path | None = None
@@ -111,6 +115,8 @@ _ENV: dict[str, str] = {
     "USERTIDE_RISK_MEDIUM": "risk_medium",
     "USERTIDE_RISK_HIGH": "risk_high",
     "USERTIDE_POPULATION_INTERVAL": "population_interval",
+    "USERTIDE_ANOMALY_DETECTOR": "anomaly_detector",
+    "USERTIDE_SESSION_MODEL_INTERVAL": "session_model_interval",
     "USERTIDE_TAG_RULES": "tag_rules",
 }
 

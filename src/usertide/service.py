@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from usertide.alerts.manager import AlertManager, Recipients
+from usertide.anomaly.detectors import detector
+from usertide.anomaly.session import MODEL_NAME as SESSION_MODEL
+from usertide.anomaly.session import SessionAnomaly, SessionModels
+from usertide.anomaly.trainer import SessionTrainer
 from usertide.capture.ratelimit import RateLimiter
 from usertide.config import Settings
 from usertide.engine import EmbeddedRuntime, Engine, Processor
@@ -16,6 +20,7 @@ from usertide.keys import KeyRing
 from usertide.live import Broadcaster
 from usertide.log import GroupCommitter, Loader, SegmentLog, open_segments
 from usertide.metrics import Metrics
+from usertide.models import ModelRegistry
 from usertide.notify import (
     LinkSigner,
     Notifier,
@@ -28,6 +33,7 @@ from usertide.notify import (
 from usertide.notify.files import FileEmailNotifier
 from usertide.processors import BehaviourFeatures, Profile, Sessionizer
 from usertide.processors.search import SearchRecord
+from usertide.processors.session_record import SessionRecorder
 from usertide.processors.tags import UserTags, load_rules
 from usertide.risk import LoginAftermath, LoginRisk, NetworkVelocity, RiskConfig
 from usertide.risk.inflight import InFlight
@@ -64,6 +70,8 @@ class Service:
     alerts: AlertManager
     trainer: PopulationTrainer
     inflight: InFlight
+    registry: ModelRegistry
+    session_trainer: SessionTrainer
     outbox: OutboxWorker | None = None
     links: LinkSigner | None = None
     broadcaster: Broadcaster = field(default_factory=Broadcaster)  # live streams
@@ -82,13 +90,25 @@ class Service:
         network_velocity = NetworkVelocity(risk_config)
         login_risk = LoginRisk(risk_config)
         trainer = PopulationTrainer(store, login_risk, interval=settings.population_interval)
+        registry = ModelRegistry(store)
+        session_trainer = SessionTrainer(
+            registry,
+            SessionModels(lambda version: session_trainer.load(version)),
+            detector(settings.anomaly_detector),
+            interval=settings.session_model_interval,
+        )
+        session_anomaly = SessionAnomaly(session_trainer.models)
         engine = Engine(
             build_processors(
                 network_velocity,
                 login_risk,
                 UserTags(load_rules(settings.tag_rules) if settings.tag_rules else None),
+                session_anomaly,
             ),
-            models={POPULATION_MODEL: trainer.activate},
+            models={
+                POPULATION_MODEL: trainer.activate,
+                SESSION_MODEL: session_trainer.models.activate,
+            },
         )
         runtime = EmbeddedRuntime(
             store,
@@ -99,6 +119,7 @@ class Service:
             profile_record=SearchRecord(
                 next(p for p in engine.processors if isinstance(p, UserTags))
             ),
+            sessions=SessionRecorder({"anomaly": session_anomaly}),
         )
         segments = open_segments(settings.log_dir, store)
         loader = Loader(
@@ -110,6 +131,7 @@ class Service:
         inflight = InFlight(sign_in_keys(risk_config), lambda: runtime.offset)
         committer.observers.append(inflight)
         trainer.announce = lambda event: committer.append_sync([event])
+        session_trainer.announce = lambda event: committer.append_sync([event])
         secrets = load_or_create(settings.data_dir)
         links = LinkSigner(bytes.fromhex(secrets["link"]), settings.base_url)
         outbox = _outbox(settings, store, secrets["webhook"])
@@ -160,6 +182,8 @@ class Service:
             alerts=alerts,
             trainer=trainer,
             inflight=inflight,
+            registry=registry,
+            session_trainer=session_trainer,
             outbox=outbox,
             links=links,
             broadcaster=broadcaster,
@@ -183,6 +207,7 @@ class Service:
         self.loader.start()
         self.committer.start()
         self.trainer.start()
+        self.session_trainer.start()
         self.alerts.start()
         if self.outbox is not None:
             self.outbox.start()
@@ -196,6 +221,7 @@ class Service:
         self.loader.stop()
         self.runtime.stop()
         self.trainer.stop()
+        self.session_trainer.stop()
         self.alerts.stop()
         if self.outbox is not None:
             self.outbox.stop()
@@ -219,14 +245,20 @@ class Service:
 
 
 def build_processors(
-    velocity: NetworkVelocity, risk: LoginRisk, tags: UserTags | None = None
+    velocity: NetworkVelocity,
+    risk: LoginRisk,
+    tags: UserTags | None = None,
+    session: SessionAnomaly | None = None,
 ) -> list[Processor[Any]]:
     """The service's processors, in order (tests build the same engine); the aftermath
-    of a sign-in reads what ``risk`` made of it, so it comes after it."""
+    of a sign-in reads what ``risk`` made of it, so it comes after it, and the session
+    model reads the features (without one given, a session processor that has no model
+    yet, as a new service has)."""
     return [
         velocity,
         Sessionizer(),
         BehaviourFeatures(),
+        session or SessionAnomaly(SessionModels(lambda version: None)),
         Profile(),
         tags or UserTags(),
         risk,

@@ -168,7 +168,7 @@ def test_the_service_activates_a_retrain_through_its_log(tmp_path: Path) -> None
         service.trainer.train_once()
         assert service.runtime.wait_for(service.committer.last_offset)
         assert service.login_risk.population.version == 1
-        assert service.runtime.engine.models == {MODEL_NAME: 1}
+        assert service.runtime.engine.models[MODEL_NAME] == 1
     finally:
         server.stop()
     again = BackgroundServer(make_settings(tmp_path / "data"))

@@ -25,7 +25,16 @@ class AlertRule(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class AlertPolicy(msgspec.Struct, kw_only=True, frozen=True):
-    rules: tuple[AlertRule, ...] = (AlertRule(name="risky sign-in"),)
+    rules: tuple[AlertRule, ...] = (
+        AlertRule(name="risky sign-in"),
+        AlertRule(
+            name="abnormal session",
+            detectors=("session_anomaly",),
+            min_level="high",
+            notify_user=False,
+        ),
+        AlertRule(name="traffic anomaly", detectors=("traffic",), notify_user=False),
+    )
     dedup_seconds: float = 3600.0  # one alert per user and reason within this window
     user_per_hour: int = 3  # notifications per user per hour before the digest takes over
     global_per_hour: int = 100

@@ -35,12 +35,26 @@ class Detection(msgspec.Struct, kw_only=True, frozen=True, tag="detection"):
 
 
 class SessionClosed(msgspec.Struct, kw_only=True, frozen=True, tag="session_closed"):
+    """A session ended (seen at the user's first event after it). ``summary`` is filled
+    during that same event by the processors that describe sessions, each under its
+    name, with what the closed session ended with (before they start the new one)."""
+
     user_key: str
     session_id: str
     started: float
     ended: float
     events: int
     pages: int
+    summary: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+CLOSED_SESSION = "closed_session"  # the scratch entry holding this event's SessionClosed
+
+
+def closing(user: UserState) -> SessionClosed | None:
+    """The session this event closed, if it closed one (for processors resetting)."""
+    closed: SessionClosed | None = user.scratch.get(CLOSED_SESSION)
+    return closed
 
 
 Output = Detection | SessionClosed

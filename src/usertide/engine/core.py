@@ -7,15 +7,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from usertide.engine.base import Output, Processor, UserState
+from usertide.engine.base import Output, Processor, SessionClosed, UserState
 from usertide.engine.identity import ANON_PREFIX, IdentityResolver
 from usertide.engine.state import StateCodec
 from usertide.events import Event
-from usertide.store.base import EngineCommit
+from usertide.store.base import EngineCommit, SessionRecord
 
 # Keys of state kept per something other than a user: "\x1f<processor>\x1f<key>". The
 # unit separator cannot appear in ids that come through capture's JSON by accident.
@@ -51,6 +51,14 @@ def model_event(model: str, version: int, when: datetime) -> Event:
     )
 
 
+class SessionRecorder(Protocol):
+    """Builds the session records a commit writes (see ``processors/session_record.py``)."""
+
+    def live(self, state: UserState) -> SessionRecord | None: ...
+
+    def closed(self, closed: SessionClosed) -> SessionRecord: ...
+
+
 @dataclass(frozen=True)
 class Changes:
     """What changed since the last commit, taken from the engine."""
@@ -59,6 +67,8 @@ class Changes:
     dirty: set[str]
     deleted: set[str]
     aliases: dict[str, str]
+    closed: list[SessionClosed]
+    retry_sessions: list[SessionRecord]
 
 
 class Engine:
@@ -88,6 +98,8 @@ class Engine:
         self.dirty: set[str] = set()
         self.deleted: set[str] = set()
         self.new_aliases: dict[str, str] = {}
+        self.closed: list[SessionClosed] = []  # sessions closed since the last commit
+        self.retry_sessions: list[SessionRecord] = []  # closed ones a failed commit had
         self.offset = 0
         self.activate: dict[str, Activate] = dict(models or {})
         self.models: dict[str, int] = {}  # the version in force of each global model
@@ -151,6 +163,8 @@ class Engine:
             produced = processor.process(event, slots[name], state)
             if produced:
                 outputs.extend(produced)
+        if outputs:
+            self.closed.extend(o for o in outputs if type(o) is SessionClosed)
         dirty.add(user_key)
         if event.offset is not None:
             self.offset = event.offset
@@ -230,6 +244,9 @@ class Engine:
             self.cold.pop(key, None)
             self.dirty.discard(key)
             self.deleted.discard(key)
+        gone = set(keys)
+        self.closed = [c for c in self.closed if c.user_key not in gone]
+        self.retry_sessions = [r for r in self.retry_sessions if r.user_key not in gone]
         user_keys = {k for k in keys if not k.startswith(ANON_PREFIX)}
         for anon, user in list(self.identity.aliases.items()):
             if user in user_keys:
@@ -237,22 +254,33 @@ class Engine:
                 self.new_aliases.pop(anon, None)
 
     # -- checkpointing ---------------------------------------------------------
-    def take_commit(self, profile_of: Any = None) -> EngineCommit:
+    def take_commit(
+        self, profile_of: Any = None, sessions: SessionRecorder | None = None
+    ) -> EngineCommit:
         """Collect what changed since the last commit and reset the change sets."""
-        return self.encode_changes(self.take_changes(), profile_of)
+        return self.encode_changes(self.take_changes(), profile_of, sessions)
 
     def take_changes(self) -> Changes:
         """Take the change sets, leaving them empty (cheap: the sets are swapped)."""
-        changes = Changes(self.offset, self.dirty, self.deleted, self.new_aliases)
+        changes = Changes(
+            self.offset, self.dirty, self.deleted, self.new_aliases, self.closed,
+            self.retry_sessions,
+        )  # fmt: skip
         self.dirty, self.deleted, self.new_aliases = set(), set(), {}
+        self.closed, self.retry_sessions = [], []
         return changes
 
-    def encode_changes(self, changes: Changes, profile_of: Any = None) -> EngineCommit:
+    def encode_changes(
+        self, changes: Changes, profile_of: Any = None, sessions: SessionRecorder | None = None
+    ) -> EngineCommit:
         """The commit of ``changes``: their states encoded, without changing the
         engine (so it may run while readers look at the states, not while events are
         applied)."""
         states: dict[str, bytes | None] = {}
         profiles: dict[str, dict[str, Any] | None] = {}
+        records = list(changes.retry_sessions)
+        if sessions is not None:
+            records.extend(sessions.closed(c) for c in changes.closed)
         for key in changes.dirty:
             if key == MODELS_KEY:
                 states[key] = msgspec.msgpack.encode(self.models)
@@ -265,8 +293,13 @@ class Engine:
                     continue
                 state = codec.decode(key, data)
             states[key] = codec.encode(state)
-            if profile_of is not None and not key.startswith(KEYED_PREFIX):
-                profiles[key] = profile_of(state)
+            if not key.startswith(KEYED_PREFIX):
+                if profile_of is not None:
+                    profiles[key] = profile_of(state)
+                if sessions is not None:
+                    record = sessions.live(state)
+                    if record is not None:
+                        records.append(record)
         for key in changes.deleted:
             states[key] = None
             profiles[key] = None
@@ -276,6 +309,7 @@ class Engine:
             states=states,
             profiles=profiles,
             aliases=dict(changes.aliases),
+            sessions=records,
         )
 
     def requeue(self, commit: EngineCommit) -> None:
@@ -284,6 +318,8 @@ class Engine:
             (self.dirty if data is not None else self.deleted).add(key)
         for anon, user in commit.aliases.items():
             self.new_aliases.setdefault(anon, user)
+        # live sessions are written again from their states; closed ones are kept
+        self.retry_sessions[:0] = [r for r in commit.sessions if r.closed]
 
     def user_count(self) -> int:
         return len(self.hot) + len(self.cold)

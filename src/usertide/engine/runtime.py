@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from usertide.engine.base import Output, UserState
-from usertide.engine.core import Engine
+from usertide.engine.core import Engine, SessionRecorder
 from usertide.events import Event
 from usertide.metrics import Metrics
 from usertide.store.base import Store
@@ -39,6 +39,7 @@ class EmbeddedRuntime:
         checkpoint_interval: float = 1.0,
         store_profiles: bool = False,
         profile_record: Callable[[UserState], dict[str, Any]] | None = None,
+        sessions: SessionRecorder | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -50,6 +51,8 @@ class EmbeddedRuntime:
         self.store_profiles = store_profiles
         # What is written for each user (default: the whole view).
         self.profile_record = profile_record or self.engine.view
+        # Session records (GET /v1/sessions, the session model's training data).
+        self.sessions = sessions
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.RLock()
         self._progress = threading.Condition(self._lock)
@@ -160,7 +163,7 @@ class EmbeddedRuntime:
             with self._lock:
                 changes = self.engine.take_changes()
             profile_of = self.profile_of if self.store_profiles else None
-            commit = self.engine.encode_changes(changes, profile_of)
+            commit = self.engine.encode_changes(changes, profile_of, self.sessions)
             collected = time.perf_counter()
             try:
                 self.store.commit_engine(commit)

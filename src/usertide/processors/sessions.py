@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from usertide.engine.base import Output, Processor, SessionClosed, UserState
+from usertide.engine.base import CLOSED_SESSION, Output, Processor, SessionClosed, UserState
 from usertide.events import Event
 
 IDLE_SECONDS = 30 * 60
@@ -44,7 +44,9 @@ class Sessionizer(Processor[SessionState]):
         outputs: list[Output] = []
         if self._starts_new(event, state, t):
             if state.events:
-                outputs.append(_closed(user.key, state))
+                closed = _closed(user.key, state)
+                user.scratch[CLOSED_SESSION] = closed
+                outputs.append(closed)
             state.id = event.session_id or _session_id(user.key, t)
             state.client_id = event.session_id
             state.started = t

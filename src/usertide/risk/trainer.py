@@ -72,7 +72,12 @@ class PopulationTrainer:
         latest = self.store.model_latest(MODEL_NAME)
         version = max(self.detector.population.version, latest[0] if latest else 0) + 1
         population = train_population(self.logins(), version=version)
-        self.store.model_put(MODEL_NAME, version, msgspec.msgpack.encode(population))
+        self.store.model_put(
+            MODEL_NAME,
+            version,
+            msgspec.msgpack.encode(population),
+            {"kind": "population", "metrics": {"sign_ins": population.logins}},
+        )
         log.info("population snapshot v%d from %d sign-ins", version, population.logins)
         if self.announce is None:
             self.detector.population = population

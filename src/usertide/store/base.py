@@ -34,6 +34,42 @@ class EventQuery(msgspec.Struct, kw_only=True, frozen=True):
 TopColumn = Literal["name", "page_path", "country", "type"]
 
 
+class SessionRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A session as the engine last saw it: what ``GET /v1/sessions`` shows and what
+    session models are trained on. ``started``/``ended`` are epoch seconds."""
+
+    session_id: str
+    user_key: str
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    started: float
+    ended: float
+    events: int
+    pages: int = 0
+    closed: bool = False
+    features: dict[str, float] = msgspec.field(default_factory=dict)
+    anomaly: dict[str, Any] | None = None  # score, label, reasons, model_version
+    conversion: dict[str, Any] | None = None  # probability, model_version
+
+
+class SessionQuery(msgspec.Struct, kw_only=True, frozen=True):
+    user_keys: tuple[str, ...] = ()  # any of them (a user and their anonymous ids)
+    since: datetime | None = None  # sessions that ended at or after
+    until: datetime | None = None  # sessions that started before
+    min_score: float | None = None
+    label: str | None = None
+    order: str = "recent"  # recent (last activity first) | score (most anomalous first)
+    after: tuple[float, str] | None = None  # the (sort value, session id) a page ended at
+    limit: int = 100
+
+
+class ModelInfo(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    version: int
+    created_at: datetime
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class EngineCommit(msgspec.Struct, kw_only=True):
     """Everything the engine writes at a checkpoint, applied atomically.
 
@@ -47,6 +83,7 @@ class EngineCommit(msgspec.Struct, kw_only=True):
     states: dict[str, bytes | None] = msgspec.field(default_factory=dict)
     profiles: dict[str, dict[str, Any] | None] = msgspec.field(default_factory=dict)
     aliases: dict[str, str] = msgspec.field(default_factory=dict)
+    sessions: list[SessionRecord] = msgspec.field(default_factory=list)  # upserted by id
 
 
 class EraseReport(msgspec.Struct, kw_only=True):
@@ -57,6 +94,7 @@ class EraseReport(msgspec.Struct, kw_only=True):
     profiles: int
     aliases: int
     alerts: int = 0
+    sessions: int = 0
 
 
 class StoreLocked(Exception):
@@ -161,6 +199,18 @@ class Store(ABC):
     @abstractmethod
     def get_profile(self, key: str) -> dict[str, Any] | None: ...
 
+    # -- sessions -------------------------------------------------------------------
+    @abstractmethod
+    def sessions(self, query: SessionQuery) -> list[SessionRecord]:
+        """Sessions by ``query.order``, ties by session id; at most ``query.limit``."""
+
+    @abstractmethod
+    def session_features(
+        self, since: datetime | None, limit: int
+    ) -> list[tuple[float, dict[str, float]]]:
+        """(ended, features) of the latest ``limit`` sessions that ended at or after
+        ``since``, oldest first: what session models are trained on."""
+
     @abstractmethod
     def aliases(self) -> dict[str, str]: ...
 
@@ -213,7 +263,13 @@ class Store(ABC):
 
     # -- global model snapshots ----------------------------------------------------
     @abstractmethod
-    def model_put(self, name: str, version: int, data: bytes) -> None: ...
+    def model_put(
+        self, name: str, version: int, data: bytes, meta: dict[str, Any] | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    def model_versions(self, name: str | None = None) -> list[ModelInfo]:
+        """Every stored version (of one model), by name then newest first."""
 
     @abstractmethod
     def model_latest(self, name: str) -> tuple[int, bytes] | None:

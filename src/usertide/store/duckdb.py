@@ -27,6 +27,9 @@ from usertide.store.base import (
     EngineCommit,
     EraseReport,
     EventQuery,
+    ModelInfo,
+    SessionQuery,
+    SessionRecord,
     Store,
     StoreLocked,
     TopColumn,
@@ -403,6 +406,8 @@ class DuckDBStore(Store):
                         "DELETE FROM profiles WHERE list_contains(?, key)",
                         [[k for (k,) in profile_deletes]],
                     )
+                if commit.sessions:
+                    _upsert_sessions(con, commit.sessions)
                 if commit.aliases:
                     _bulk_upsert(
                         con,
@@ -437,6 +442,57 @@ class DuckDBStore(Store):
                     yield str(key), bytes(state)
         finally:
             cursor.close()
+
+    def sessions(self, query: SessionQuery) -> list[SessionRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.user_keys:
+            where.append("list_contains(?, user_key)")
+            params.append(list(query.user_keys))
+        if query.since is not None:
+            where.append("ended >= ?")
+            params.append(_micros(query.since))
+        if query.until is not None:
+            where.append("started < ?")
+            params.append(_micros(query.until))
+        if query.min_score is not None:
+            where.append("anomaly_score >= ?")
+            params.append(query.min_score)
+        if query.label is not None:
+            where.append("anomaly_label = ?")
+            params.append(query.label)
+        if query.order == "score":
+            sort, direction = "coalesce(anomaly_score, -1.0)", "DESC"
+        else:
+            sort, direction = "ended", "DESC"
+        if query.after is not None:
+            where.append(f"({sort}, session_id) < (?, ?)")
+            value = query.after[0] if query.order == "score" else round(query.after[0])
+            params.extend([value, query.after[1]])
+        sql = (
+            "SELECT record FROM sessions"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {sort} {direction}, session_id {direction} LIMIT ?"
+        )
+        rows = self._con().execute(sql, [*params, query.limit]).fetchall()
+        return [msgspec.json.decode(r[0], type=SessionRecord) for r in rows]
+
+    def session_features(
+        self, since: datetime | None, limit: int
+    ) -> list[tuple[float, dict[str, float]]]:
+        where, params = ("WHERE ended >= ?", [_micros(since)]) if since is not None else ("", [])
+        rows = (
+            self._con()
+            .execute(
+                "SELECT ended, json_extract_string(record, '$.features') FROM ("
+                f"SELECT ended, record FROM sessions {where} ORDER BY ended DESC LIMIT ?"
+                ") ORDER BY ended",
+                [*params, limit],
+            )
+            .fetchall()
+        )
+        decode = msgspec.json.Decoder(dict[str, float]).decode
+        return [(r[0] / 1e6, decode(r[1]) if r[1] else {}) for r in rows]
 
     def get_profile(self, key: str) -> dict[str, Any] | None:
         row = self._con().execute("SELECT profile FROM profiles WHERE key = ?", [key]).fetchall()
@@ -572,13 +628,36 @@ class DuckDBStore(Store):
         return [_alert_decoder.decode(bytes(r[0])) for r in rows]
 
     # -- global model snapshots ----------------------------------------------------
-    def model_put(self, name: str, version: int, data: bytes) -> None:
+    def model_put(
+        self, name: str, version: int, data: bytes, meta: dict[str, Any] | None = None
+    ) -> None:
         con = self._con()
         with self._write_lock:
             con.execute(
-                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?)",
-                [name, version, datetime.now(UTC), data],
+                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?)",
+                [name, version, datetime.now(UTC), data, msgspec.json.encode(meta or {}).decode()],
             )
+
+    def model_versions(self, name: str | None = None) -> list[ModelInfo]:
+        where, params = ("WHERE name = ?", [name]) if name is not None else ("", [])
+        rows = (
+            self._con()
+            .execute(
+                f"SELECT name, version, created_at, meta FROM models {where} "
+                "ORDER BY name, version DESC",
+                params,
+            )
+            .fetchall()
+        )
+        return [
+            ModelInfo(
+                name=str(r[0]),
+                version=int(r[1]),
+                created_at=r[2].astimezone(UTC),
+                meta=msgspec.json.decode(r[3] or "{}", type=dict[str, Any]),
+            )
+            for r in rows
+        ]
 
     def model_latest(self, name: str) -> tuple[int, bytes] | None:
         rows = (
@@ -639,6 +718,7 @@ class DuckDBStore(Store):
                 profiles = _count_delete(con, "profiles", "list_contains(?, key)", [keys])
                 aliases = _count_delete(con, "aliases", "user_id = ?", [user_id])
                 alerts = _count_delete(con, "alerts", "user_id = ?", [user_id])
+                sessions = _count_delete(con, "sessions", "list_contains(?, user_key)", [keys])
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
@@ -651,6 +731,7 @@ class DuckDBStore(Store):
             profiles=profiles,
             aliases=aliases,
             alerts=alerts,
+            sessions=sessions,
         )
 
     # -- overview -------------------------------------------------------------------
@@ -845,6 +926,43 @@ def _row_event(row: tuple[Any, ...]) -> Event:
 def _count_delete(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list[Any]) -> int:
     row = con.execute(f"DELETE FROM {table} WHERE {where} RETURNING 1", params).fetchall()
     return len(row)
+
+
+def _micros(t: datetime) -> int:
+    return round(t.timestamp() * 1e6)
+
+
+_encode_record = msgspec.json.Encoder().encode
+
+
+def _upsert_sessions(con: duckdb.DuckDBPyConnection, records: Sequence[SessionRecord]) -> None:
+    latest = {r.session_id: r for r in records}  # a session's last record wins
+    rows = [
+        (
+            r.session_id,
+            r.user_key,
+            r.user_id,
+            r.anonymous_id,
+            round(r.started * 1e6),
+            round(r.ended * 1e6),
+            r.events,
+            r.closed,
+            None if r.anomaly is None else r.anomaly.get("score"),
+            None if r.anomaly is None else r.anomaly.get("label"),
+            None if r.conversion is None else r.conversion.get("probability"),
+            _encode_record(r).decode(),
+        )
+        for r in latest.values()
+    ]
+    types = [
+        pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64(),
+        pa.int32(), pa.bool_(), pa.float64(), pa.string(), pa.float64(), pa.string(),
+    ]  # fmt: skip
+    columns = [
+        "session_id", "user_key", "user_id", "anonymous_id", "started", "ended", "events",
+        "closed", "anomaly_score", "anomaly_label", "conversion", "record",
+    ]  # fmt: skip
+    _bulk_upsert(con, "sessions", columns, rows, types)
 
 
 def _bulk_upsert(

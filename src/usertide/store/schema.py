@@ -88,4 +88,26 @@ MIGRATIONS.append(
     ]
 )
 
+# Sessions as the engine last saw them (live ones are rewritten at every checkpoint,
+# a closed one once more at its close), and what a model version was trained on.
+MIGRATIONS.append(
+    [
+        """CREATE TABLE sessions (
+            session_id VARCHAR PRIMARY KEY,
+            user_key VARCHAR NOT NULL,
+            user_id VARCHAR,
+            anonymous_id VARCHAR,
+            started BIGINT NOT NULL,
+            ended BIGINT NOT NULL,
+            events INTEGER NOT NULL,
+            closed BOOLEAN NOT NULL,
+            anomaly_score DOUBLE,
+            anomaly_label VARCHAR,
+            conversion DOUBLE,
+            record VARCHAR NOT NULL
+        )""",
+        "ALTER TABLE models ADD COLUMN meta VARCHAR DEFAULT '{}'",
+    ]
+)
+
 CURRENT_VERSION = len(MIGRATIONS)

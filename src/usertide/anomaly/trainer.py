@@ -1,0 +1,143 @@
+"""Trains the session model in the background from the stored sessions.
+
+Every ``interval`` seconds (or when asked: ``usertide train``, ``POST
+/v1/models/session_anomaly/train``) the latest sessions' features are read from the
+store, a detector fits a new version, its card (thresholds, percentiles) is computed
+from the training scores, the version is stored in the registry, and a ``$model`` event
+is appended so the engine switches to it at that point of the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+import numpy as np
+
+from usertide.anomaly.base import Detector
+from usertide.anomaly.card import ModelCard, build_card
+from usertide.anomaly.detectors import detector
+from usertide.anomaly.session import MODEL_NAME, SessionModel, SessionModels
+from usertide.engine.core import model_event
+from usertide.events import Event
+from usertide.models.registry import ModelRegistry
+from usertide.processors.features import FEATURES
+
+log = logging.getLogger(__name__)
+
+MIN_ROWS = 200  # fewer sessions than this and there is nothing to learn from yet
+MAX_ROWS = 100_000
+
+
+class NotEnoughData(Exception):
+    pass
+
+
+class SessionTrainer:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        models: SessionModels,
+        detector: Detector,
+        *,
+        interval: float = 900.0,
+        min_rows: int = MIN_ROWS,
+        max_rows: int = MAX_ROWS,
+    ) -> None:
+        self.registry = registry
+        self.models = models
+        self.detector = detector
+        self.interval = interval
+        self.min_rows = min_rows
+        self.max_rows = max_rows
+        # Appends the event that activates a new version (unset: active at once).
+        self.announce: Callable[[Event], object] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._training = threading.Lock()
+
+    def load(self, version: int) -> SessionModel | None:
+        """A stored version (what :class:`SessionModels` reads on activation)."""
+        stored = self.registry.get(MODEL_NAME, version)
+        if stored is None:
+            log.error("session model v%d is not stored", version)
+            return None
+        card = msgspec.convert(stored.info.meta.get("card"), ModelCard)
+        return SessionModel(version, self.detector_for(stored.info.meta).load(stored.data), card)
+
+    def detector_for(self, meta: dict[str, object]) -> Detector:
+        kind = meta.get("kind")
+        return self.detector if kind == self.detector.kind else detector(str(kind))
+
+    def train_once(self) -> SessionModel:
+        """Fit, store and announce a new version; raises NotEnoughData below min_rows."""
+        with self._training:
+            started = time.perf_counter()
+            rows = self.registry.store.session_features(None, self.max_rows)
+            usable = [(ended, f) for ended, f in rows if all(n in f for n in FEATURES)]
+            if len(usable) < self.min_rows:
+                raise NotEnoughData(
+                    f"{len(usable)} sessions with features stored; training needs {self.min_rows}"
+                )
+            X = np.array([[f[n] for n in FEATURES] for _, f in usable], dtype=np.float64)
+            model = self.detector.fit(X)
+            scores = model.score_many(X)
+            card = build_card(
+                FEATURES,
+                X,
+                scores,
+                trained_from=_iso(usable[0][0]),
+                trained_to=_iso(usable[-1][0]),
+                metrics={
+                    "sessions": float(len(X)),
+                    "fit_seconds": round(time.perf_counter() - started, 3),
+                },
+            )
+            meta = {
+                "kind": self.detector.kind,
+                "features": list(FEATURES),
+                "rows": len(X),
+                "trained_from": card.trained_from,
+                "trained_to": card.trained_to,
+                "metrics": card.metrics,
+                "card": card.to_builtins(),
+            }
+            version = self.registry.put(MODEL_NAME, model.to_bytes(), meta)
+            trained = SessionModel(version, model, card)
+            self.models.add(trained)
+            log.info("session model v%d (%s) from %d sessions", version, model.kind, len(X))
+        if self.announce is None:
+            self.models.activate(version)
+        else:
+            self.announce(model_event(MODEL_NAME, version, datetime.now(UTC)))
+        return trained
+
+    def start(self) -> None:
+        if self.interval <= 0:
+            return
+        self._thread = threading.Thread(
+            target=self._run, name="usertide-session-trainer", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.train_once()
+            except NotEnoughData as exc:
+                log.info("session model not trained: %s", exc)
+            except Exception:
+                log.exception("session model training failed")
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
