@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from factories import T0, event, failed
 from stores import StoreFactory
 from usertide.events import Event, FailureReason
 from usertide.store import EngineCommit, EventQuery, Store
+from usertide.store.base import SessionQuery, SessionRecord
 
 
 def test_migrate_is_idempotent_and_survives_reopen(factory: StoreFactory) -> None:
@@ -288,3 +291,80 @@ def test_models_keep_every_version(factory: StoreFactory) -> None:
     assert store.model_get("population", 3) is None
     assert store.model_get("other", 9) == b"nine"
     store.close()
+
+
+def test_model_versions_list_their_meta(store: Store) -> None:
+    store.model_put("session_anomaly", 1, b"a", {"kind": "isolation_forest", "rows": 10})
+    store.model_put("session_anomaly", 2, b"b", {"kind": "isolation_forest", "rows": 20})
+    store.model_put("population", 1, b"p")
+    infos = store.model_versions()
+    assert [(i.name, i.version) for i in infos] == [
+        ("population", 1), ("session_anomaly", 2), ("session_anomaly", 1),
+    ]  # fmt: skip
+    assert infos[0].meta == {} and infos[1].meta["rows"] == 20
+    assert [i.version for i in store.model_versions("session_anomaly")] == [2, 1]
+    assert infos[1].created_at.tzinfo is not None
+
+
+def _session(
+    sid: str, key: str, started: float, ended: float, score: float | None, **kw: object
+) -> SessionRecord:
+    anon = key.startswith("anon:")
+    return SessionRecord(
+        session_id=sid,
+        user_key=key,
+        user_id=None if anon else key,
+        anonymous_id=key[5:] if anon else None,
+        started=T0.timestamp() + started,
+        ended=T0.timestamp() + ended,
+        events=3,
+        features={"pages_per_session": 3.0},
+        anomaly=None
+        if score is None
+        else {"score": score, "label": "Anomaly" if score > 0.6 else "Normal"},
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_sessions_are_upserted_filtered_ordered_and_paged(store: Store) -> None:
+    store.commit_engine(
+        EngineCommit(
+            consumer="engine",
+            offset=1,
+            sessions=[
+                _session("s1", "jane", 0, 60, 0.4),
+                _session("s2", "jane", 100, 200, 0.7),
+                _session("s3", "anon:v1", 50, 300, None),
+                _session("s4", "bob", 10, 20, 0.65),
+            ],
+        )
+    )
+    # a later commit rewrites s1 (live sessions are rewritten at every checkpoint)
+    closed = _session("s1", "jane", 0, 90, 0.45, closed=True)
+    store.commit_engine(EngineCommit(consumer="engine", offset=2, sessions=[closed]))
+    recent = store.sessions(SessionQuery())
+    assert [s.session_id for s in recent] == ["s3", "s2", "s1", "s4"]  # last activity first
+    assert recent[2].closed and recent[2].ended == T0.timestamp() + 90
+    by_score = store.sessions(SessionQuery(order="score"))
+    assert [s.session_id for s in by_score] == ["s2", "s4", "s1", "s3"]
+    assert [s.session_id for s in store.sessions(SessionQuery(user_keys=("jane",)))] == [
+        "s2", "s1",
+    ]  # fmt: skip
+    assert [s.session_id for s in store.sessions(SessionQuery(min_score=0.6))] == ["s2", "s4"]
+    assert [s.session_id for s in store.sessions(SessionQuery(label="Normal"))] == ["s1"]
+    window = SessionQuery(since=T0 + timedelta(seconds=95), until=T0 + timedelta(seconds=150))
+    assert [s.session_id for s in store.sessions(window)] == ["s3", "s2"]
+    page = store.sessions(SessionQuery(order="score", limit=2))
+    rest = store.sessions(
+        SessionQuery(order="score", after=(page[-1].anomaly["score"], page[-1].session_id))  # type: ignore[index]
+    )
+    assert [s.session_id for s in page + rest] == ["s2", "s4", "s1", "s3"]
+    last = recent[1]
+    after = store.sessions(SessionQuery(after=(round(last.ended * 1e6), last.session_id)))
+    assert [s.session_id for s in after] == ["s1", "s4"]
+    features = store.session_features(None, 10)
+    assert [ended for ended, _ in features] == sorted(ended for ended, _ in features)
+    assert len(features) == 4 and features[0][1] == {"pages_per_session": 3.0}
+    assert len(store.session_features(T0 + timedelta(seconds=100), 10)) == 2
+    assert store.erase_user("jane").sessions == 2
+    assert [s.session_id for s in store.sessions(SessionQuery())] == ["s3", "s4"]

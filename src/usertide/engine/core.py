@@ -3,6 +3,7 @@ processors over that user's state."""
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ Activate = Callable[[int], None]
 
 def model_event(model: str, version: int, when: datetime) -> Event:
     return Event(
-        id=f"usertide-model-{model}-{version}",
+        # unique per announcement: activating a version again (a rollback) is a new event
+        id=f"usertide-model-{model}-{version}-{uuid.uuid4().hex[:16]}",
         type="track",
         name=MODEL_EVENT,
         anonymous_id=SYSTEM_SOURCE,

@@ -1,0 +1,222 @@
+"""Predictions from the session model in force.
+
+- ``POST /predict_behavior``: the original design's endpoint, unchanged for its users:
+  ``{"clicks_per_minute": 18, "pages_per_session": 5}`` → ``{"behavior_prediction":
+  "Normal"}`` or ``"Anomaly"``.
+- ``POST /v1/predict/behavior``: any subset of the session features (``FEATURES``) →
+  score, label, reasons and model version. A missing feature stands at the median of
+  the sessions the model was trained on (and is listed in ``imputed``).
+
+Both take the write key (HTTP Basic username, as ingestion) or the admin key (Bearer),
+and are on the fast path (``fastpath.py``): no framework, no store, one compiled-forest
+walk (microseconds).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from usertide.anomaly.session import MODEL_NAME, SessionModel
+from usertide.processors.features import FEATURES
+from usertide.service import Service
+from usertide.web.errors import ApiError, json_response
+from usertide.web.openapi import errors, response
+
+PATHS = ("/predict_behavior", "/v1/predict/behavior")
+MAX_BODY = 16_384
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
+_encode = msgspec.json.Encoder().encode
+_NORMAL = _encode({"behavior_prediction": "Normal"})
+_ANOMALY = _encode({"behavior_prediction": "Anomaly"})
+_KNOWN = frozenset(FEATURES)
+
+
+def _authorize(request: Request) -> Service:
+    service: Service = request.app.state.service
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer" and credential:
+        key = credential.strip()
+        if service.keys.check("admin", key) or service.keys.check("write", key):
+            return service
+    elif scheme == "basic" and credential:
+        try:
+            user = base64.b64decode(credential.strip(), validate=True).decode().partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            user = ""
+        if user and service.keys.check("write", user):
+            return service
+    raise ApiError(
+        401, "unauthorized", "a write key (HTTP Basic user) or the admin key (Bearer) is required"
+    )
+
+
+def _model(service: Service) -> SessionModel:
+    model = service.session_trainer.models.current
+    if model is None:
+        raise ApiError(
+            503,
+            "model_unavailable",
+            f"no {MODEL_NAME} model is in force yet: it trains from stored sessions on its "
+            f"schedule, or now with POST /v1/models/{MODEL_NAME}/train",
+        )
+    return model
+
+
+async def _features(request: Request, strict: bool) -> dict[str, float]:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+    try:
+        given = _decode(body)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body must be a JSON object: {exc}") from exc
+    values: dict[str, float] = {}
+    for name, value in given.items():
+        if name not in _KNOWN:
+            if strict:
+                raise ApiError(
+                    400,
+                    "unknown_feature",
+                    f"'{name}' is not a session feature; known: {', '.join(FEATURES)}",
+                )
+            continue
+        if value is None:
+            continue  # as if missing
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ApiError(400, "invalid_field", f"'{name}' must be a number")
+        number = float(value)
+        if not math.isfinite(number) or number < 0:
+            raise ApiError(400, "invalid_field", f"'{name}' must be a finite number ≥ 0")
+        values[name] = number
+    return values
+
+
+async def predict_behavior(request: Request) -> Response:
+    service = _authorize(request)
+    given = await _features(request, strict=False)
+    model = _model(service)
+    score = model.model.score(model.card.fill(given))
+    body = _ANOMALY if score >= model.card.medium else _NORMAL
+    return Response(body, media_type="application/json")
+
+
+async def predict_behavior_v1(request: Request) -> Response:
+    service = _authorize(request)
+    given = await _features(request, strict=True)
+    model = _model(service)
+    x = model.card.fill(given)
+    score = model.model.score(x)
+    label = model.card.label(score)
+    reasons = model.reasons(x, score) if label == "Anomaly" else model.card.reasons(x)
+    return json_response(
+        {
+            "score": score,
+            "label": label,
+            "level": model.card.level(score),
+            "reasons": [{"code": r.code, "message": r.message} for r in reasons],
+            "model_version": model.version,
+            "model": MODEL_NAME,
+            "thresholds": {"anomaly": model.card.medium, "high": model.card.high},
+            "imputed": [n for n in FEATURES if n not in given],
+        }
+    )
+
+
+HANDLERS = {"/predict_behavior": predict_behavior, "/v1/predict/behavior": predict_behavior_v1}
+
+
+def routes() -> list[Any]:
+    from starlette.routing import Route
+
+    return [Route(path, handler, methods=["POST"]) for path, handler in HANDLERS.items()]
+
+
+_FEATURE_PROPS = {name: {"type": "number", "minimum": 0} for name in FEATURES}
+_SECURITY: list[dict[str, list[str]]] = [{"writeKeyBasic": []}, {"adminKey": []}]
+OPENAPI: dict[str, dict[str, Any]] = {
+    "/predict_behavior": {
+        "post": {
+            "summary": "The original design's bot check: Normal or Anomaly",
+            "description": (
+                "Scores the two features of the original endpoint (and any other session "
+                "feature given) with the session model in force; missing features stand at "
+                "the training median. 503 until a model is trained."
+            ),
+            "tags": ["predictions"],
+            "security": _SECURITY,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": _FEATURE_PROPS,
+                            "example": {"clicks_per_minute": 18, "pages_per_session": 5},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": response(
+                    "The label",
+                    {
+                        "type": "object",
+                        "properties": {"behavior_prediction": {"enum": ["Normal", "Anomaly"]}},
+                    },
+                ),
+                **errors(400, 401, 413, 503),
+            },
+        }
+    },
+    "/v1/predict/behavior": {
+        "post": {
+            "summary": "Score session features: score, label, reasons, model version",
+            "description": (
+                "Any subset of the session features; unknown names and non-numbers are a "
+                "400 naming the field. Higher scores are more anomalous; the label is "
+                "Anomaly above the model's threshold (the top 1 % of its training "
+                "sessions)."
+            ),
+            "tags": ["predictions"],
+            "security": _SECURITY,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": _FEATURE_PROPS,
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": response(
+                    "The score",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "score": {"type": "number"},
+                            "label": {"enum": ["Normal", "Anomaly"]},
+                            "level": {"enum": ["medium", "high", None]},
+                            "reasons": {"type": "array"},
+                            "model_version": {"type": "integer"},
+                            "imputed": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                ),
+                **errors(400, 401, 413, 503),
+            },
+        }
+    },
+}
