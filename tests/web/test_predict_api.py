@@ -87,6 +87,10 @@ def test_train_predict_sessions_and_roll_back(live: Live) -> None:
     for headers in (live.write, live.admin):
         r = live.client.post("/predict_behavior", json=normal, headers=headers)
         assert r.status_code == 200 and r.json() == {"behavior_prediction": "Normal"}
+    # the original's two features alone go to the companion model fitted on them
+    extreme = {"clicks_per_minute": 180, "pages_per_session": 500}
+    r = live.client.post("/predict_behavior", json=extreme, headers=live.write)
+    assert r.json() == {"behavior_prediction": "Anomaly"}
     r = live.client.post("/predict_behavior", json={"clicks_per_minute": "x"}, headers=live.write)
     assert r.status_code == 400 and "clicks_per_minute" in r.json()["error"]["message"]
 
@@ -155,6 +159,9 @@ def test_train_predict_sessions_and_roll_back(live: Live) -> None:
         (m["version"], m["active"]) for m in listed["models"] if m["name"] == "session_anomaly"
     ]
     assert versions == [(2, True), (1, False)]
+    basic = [m for m in listed["models"] if m["name"] == "session_anomaly_basic"]
+    assert [m["version"] for m in basic] == [2, 1]
+    assert basic[0]["features"] == ["clicks_per_minute", "pages_per_session"]
     r = live.client.post(
         "/v1/models/session_anomaly/activate", json={"version": 1}, headers=live.admin
     )

@@ -24,6 +24,11 @@ from usertide.events import Event
 from usertide.processors.features import BehaviourFeatures, named, vector
 
 MODEL_NAME: Final = "session_anomaly"
+# The original design's two features: each version also fits a companion model on them
+# alone, which answers /predict_behavior when a caller gives no other feature (imputing
+# fifteen features at their medians would make any session look mostly typical).
+BASIC_MODEL: Final = "session_anomaly_basic"
+BASIC_FEATURES: Final = ("clicks_per_minute", "pages_per_session")
 DETECTOR: Final = "session_anomaly"
 RANK: Final = {"medium": 1, "high": 2}
 MIN_EVENTS: Final = 3  # a session is judged from its third event on
@@ -36,6 +41,7 @@ class SessionModel:
     version: int
     model: AnomalyModel
     card: ModelCard
+    basic: tuple[AnomalyModel, ModelCard] | None = None  # on BASIC_FEATURES only
 
     def assess(self, x: Sequence[float]) -> tuple[float, str]:
         score = self.model.score(x)

@@ -18,10 +18,16 @@ from datetime import UTC, datetime
 import msgspec
 import numpy as np
 
-from usertide.anomaly.base import Detector
+from usertide.anomaly.base import AnomalyModel, Detector
 from usertide.anomaly.card import ModelCard, build_card
 from usertide.anomaly.detectors import detector
-from usertide.anomaly.session import MODEL_NAME, SessionModel, SessionModels
+from usertide.anomaly.session import (
+    BASIC_FEATURES,
+    BASIC_MODEL,
+    MODEL_NAME,
+    SessionModel,
+    SessionModels,
+)
 from usertide.engine.core import model_event
 from usertide.events import Event
 from usertide.models.registry import ModelRegistry
@@ -67,7 +73,15 @@ class SessionTrainer:
             log.error("session model v%d is not stored", version)
             return None
         card = msgspec.convert(stored.info.meta.get("card"), ModelCard)
-        return SessionModel(version, self.detector_for(stored.info.meta).load(stored.data), card)
+        model = self.detector_for(stored.info.meta).load(stored.data)
+        basic = None
+        companion = self.registry.get(BASIC_MODEL, version)
+        if companion is not None:
+            basic = (
+                self.detector_for(companion.info.meta).load(companion.data),
+                msgspec.convert(companion.info.meta.get("card"), ModelCard),
+            )
+        return SessionModel(version, model, card, basic)
 
     def detector_for(self, meta: dict[str, object]) -> Detector:
         kind = meta.get("kind")
@@ -107,7 +121,8 @@ class SessionTrainer:
                 "card": card.to_builtins(),
             }
             version = self.registry.put(MODEL_NAME, model.to_bytes(), meta)
-            trained = SessionModel(version, model, card)
+            basic = self._fit_basic(X, version, card)
+            trained = SessionModel(version, model, card, basic)
             self.models.add(trained)
             log.info("session model v%d (%s) from %d sessions", version, model.kind, len(X))
         if self.announce is None:
@@ -115,6 +130,33 @@ class SessionTrainer:
         else:
             self.announce(model_event(MODEL_NAME, version, datetime.now(UTC)))
         return trained
+
+    def _fit_basic(
+        self, X: np.ndarray, version: int, main: ModelCard
+    ) -> tuple[AnomalyModel, ModelCard]:
+        columns = [FEATURES.index(name) for name in BASIC_FEATURES]
+        rows = X[:, columns]
+        model = self.detector.fit(rows)
+        card = build_card(
+            BASIC_FEATURES,
+            rows,
+            model.score_many(rows),
+            trained_from=main.trained_from,
+            trained_to=main.trained_to,
+            metrics={"sessions": float(len(rows))},
+        )
+        meta = {
+            "kind": self.detector.kind,
+            "features": list(BASIC_FEATURES),
+            "rows": len(rows),
+            "trained_from": card.trained_from,
+            "trained_to": card.trained_to,
+            "metrics": card.metrics,
+            "card": card.to_builtins(),
+            "companion_of": MODEL_NAME,
+        }
+        self.registry.put(BASIC_MODEL, model.to_bytes(), meta, version=version)
+        return model, card
 
     def start(self) -> None:
         if self.interval <= 0:

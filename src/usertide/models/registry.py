@@ -27,11 +27,13 @@ class ModelRegistry:
         self.store = store
         self._lock = threading.Lock()  # two trainers never take the same version
 
-    def put(self, name: str, data: bytes, meta: dict[str, Any]) -> int:
-        """Store a new version of ``name``; returns its number."""
+    def put(self, name: str, data: bytes, meta: dict[str, Any], version: int | None = None) -> int:
+        """Store a new version of ``name`` (the next number, or ``version`` for a model
+        that is numbered with another, as a companion); returns its number."""
         with self._lock:
-            latest = self.store.model_latest(name)
-            version = (latest[0] if latest else 0) + 1
+            if version is None:
+                latest = self.store.model_latest(name)
+                version = (latest[0] if latest else 0) + 1
             self.store.model_put(name, version, data, meta)
         return version
 

@@ -23,7 +23,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from usertide.anomaly.session import MODEL_NAME, SessionModel
+from usertide.anomaly.session import BASIC_FEATURES, MODEL_NAME, SessionModel
 from usertide.processors.features import FEATURES
 from usertide.service import Service
 from usertide.web.errors import ApiError, json_response
@@ -36,6 +36,7 @@ _encode = msgspec.json.Encoder().encode
 _NORMAL = _encode({"behavior_prediction": "Normal"})
 _ANOMALY = _encode({"behavior_prediction": "Anomaly"})
 _KNOWN = frozenset(FEATURES)
+_BASIC = frozenset(BASIC_FEATURES)
 
 
 def _authorize(request: Request) -> Service:
@@ -104,8 +105,12 @@ async def predict_behavior(request: Request) -> Response:
     service = _authorize(request)
     given = await _features(request, strict=False)
     model = _model(service)
-    score = model.model.score(model.card.fill(given))
-    body = _ANOMALY if score >= model.card.medium else _NORMAL
+    if model.basic is not None and given.keys() <= _BASIC:
+        basic, card = model.basic  # the original design's question, asked of its features
+        anomalous = basic.score(card.fill(given)) >= card.medium
+    else:
+        anomalous = model.model.score(model.card.fill(given)) >= model.card.medium
+    body = _ANOMALY if anomalous else _NORMAL
     return Response(body, media_type="application/json")
 
 
@@ -147,9 +152,11 @@ OPENAPI: dict[str, dict[str, Any]] = {
         "post": {
             "summary": "The original design's bot check: Normal or Anomaly",
             "description": (
-                "Scores the two features of the original endpoint (and any other session "
-                "feature given) with the session model in force; missing features stand at "
-                "the training median. 503 until a model is trained."
+                "Given only the original endpoint's two features, they are scored by the "
+                "companion model that each version fits on those two alone; given more "
+                "session features, by the full session model in force (missing ones at "
+                "the training median). Anomaly: above the model's threshold, the top 1 % "
+                "of its training sessions. 503 until a model is trained."
             ),
             "tags": ["predictions"],
             "security": _SECURITY,
