@@ -107,6 +107,20 @@ def _eval_conversion(args: argparse.Namespace) -> int:
     return run_eval_conversion(args.train, args.test, args.split_by_time, args.file, args.json)
 
 
+def _eval_anomaly(args: argparse.Namespace) -> int:
+    from usertide.evaluation.anomaly_backtest import run_eval_anomaly
+
+    return run_eval_anomaly(
+        Path(args.file), args.train_fraction, args.threshold, args.detector, args.json
+    )
+
+
+def _train(args: argparse.Namespace) -> int:
+    from usertide.anomaly.train_cli import run_train
+
+    return run_train(args.model, data_dir=args.data_dir, admin_key=args.admin_key)
+
+
 def _simulate_logins(args: argparse.Namespace) -> int:
     from usertide.evaluation.cli import run_simulate_logins
 
@@ -144,6 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV without a header row: the names of its columns (e.g. user_id,event,timestamp)",
     )
     imp.set_defaults(func=_import)
+    train = sub.add_parser("train", help="train a new model version now and put it in force")
+    train.add_argument(
+        "--model", default="session_anomaly", choices=["session_anomaly", "population"]
+    )
+    train.add_argument("--data-dir", type=Path, default=None)
+    train.add_argument(
+        "--admin-key",
+        default=None,
+        help="for a running server (default: $USERTIDE_ADMIN_KEY)",
+    )
+    train.set_defaults(func=_train)
     evaluation = sub.add_parser("eval", help="offline evaluation of detectors")
     eval_sub = evaluation.add_subparsers(dest="what", required=True)
     login = eval_sub.add_parser("login", help="sign-in risk: ours vs the textbook baseline")
@@ -161,6 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conversion.add_argument("--json", action="store_true", help="machine-readable output")
     conversion.set_defaults(func=_eval_conversion)
+    anomaly = eval_sub.add_parser(
+        "anomaly", help="backtest the abnormal-session alert: what it would have raised"
+    )
+    anomaly.add_argument("file", help="JSON lines of Segment events in time order")
+    anomaly.add_argument(
+        "--train-fraction", type=float, default=0.5, help="sessions that train the model"
+    )
+    anomaly.add_argument("--threshold", type=float, default=None, help="score that flags")
+    anomaly.add_argument("--detector", default="isolation_forest")
+    anomaly.add_argument("--json", action="store_true", help="machine-readable output")
+    anomaly.set_defaults(func=_eval_anomaly)
     sim = eval_sub.add_parser("simulate-logins", help="write a labelled sign-in stream")
     sim.add_argument("out")
     sim.add_argument("--users", type=int, default=2_000)
