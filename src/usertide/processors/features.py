@@ -229,7 +229,7 @@ def features_of(state: FeatureState) -> dict[str, Any]:
 def distinct_pages(bits: bytes) -> int:
     if not bits:
         return 0
-    ones = sum(b.bit_count() for b in bits)
+    ones = int.from_bytes(bits, "little").bit_count()
     zeros = BITMAP_BITS - ones
     if zeros == 0:
         return BITMAP_BITS * 4  # saturated: report a floor, not infinity
