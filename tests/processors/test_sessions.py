@@ -50,3 +50,20 @@ def test_merge_keeps_the_most_recent_session_and_sums_totals() -> None:
     b = SessionState(id="b", started=5, last=50, events=1, total=1)
     merged = s.merge(a, b)
     assert merged.id == "b" and merged.total == 4
+
+
+def test_a_client_session_id_is_kept_across_idle_gaps() -> None:
+    state, closed = run(
+        [
+            event(at=0, session_id="s1"),
+            event(at=3600, session_id="s1"),
+            event(at=7200, session_id="s1"),
+        ]
+    )
+    assert closed == [] and state.id == "s1" and state.events == 3
+
+
+def test_past_24_hours_the_same_client_id_continues_under_its_own_id() -> None:
+    state, closed = run([event(at=0, session_id="s1"), event(at=90_000, session_id="s1")])
+    assert [c.session_id for c in closed] == ["s1"]
+    assert state.id == "s1#2" and state.events == 1

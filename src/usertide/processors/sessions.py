@@ -1,5 +1,10 @@
-"""Sessionization: a new session after 30 minutes idle, 24 hours in all, or a new
-client-side session id."""
+"""Sessionization.
+
+With a client-side session id (``context.sessionId``, PostHog's ``$session_id``) the
+client decides: a new session when the id changes, and after 24 hours in all (the
+continuation gets the id ``<client id>#<n>``, so every session has its own record).
+Without one: a new session after 30 minutes idle or 24 hours in all.
+"""
 
 from __future__ import annotations
 
@@ -47,7 +52,11 @@ class Sessionizer(Processor[SessionState]):
                 closed = _closed(user.key, state)
                 user.scratch[CLOSED_SESSION] = closed
                 outputs.append(closed)
-            state.id = event.session_id or _session_id(user.key, t)
+            client = event.session_id
+            if client is not None and client == state.client_id:
+                state.id = f"{client}#{state.total + 1}"  # the same client id past 24 h
+            else:
+                state.id = client or _session_id(user.key, t)
             state.client_id = event.session_id
             state.started = t
             state.last = t
@@ -64,9 +73,11 @@ class Sessionizer(Processor[SessionState]):
     def _starts_new(self, event: Event, state: SessionState, t: float) -> bool:
         if state.events == 0:
             return True
-        if t - state.last > self.idle_seconds or t - state.started > self.max_seconds:
+        if t - state.started > self.max_seconds:
             return True
-        return bool(event.session_id and state.client_id and event.session_id != state.client_id)
+        if event.session_id and state.client_id:
+            return event.session_id != state.client_id  # the client's id decides
+        return t - state.last > self.idle_seconds
 
     def merge(self, into: SessionState, other: SessionState) -> SessionState:
         latest = other if other.last >= into.last else into
