@@ -16,19 +16,22 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import msgspec
+import numpy as np
 
-from usertide.anomaly.base import AnomalyModel
+from usertide.anomaly.base import AnomalyModel, Matrix
 from usertide.anomaly.card import ModelCard
 from usertide.engine.base import Detection, Output, Processor, Reason, UserState, closing
 from usertide.events import Event
-from usertide.processors.features import BehaviourFeatures, named, vector
+from usertide.processors.features import FEATURES, BehaviourFeatures, named, vector
 
 MODEL_NAME: Final = "session_anomaly"
 # The original design's two features: each version also fits a companion model on them
-# alone, which answers /predict_behavior when a caller gives no other feature (imputing
-# fifteen features at their medians would make any session look mostly typical).
+# alone. A session's score is the higher of the two forests' (a session extreme only in
+# volume is not diluted by fifteen ordinary features), and the companion alone answers
+# /predict_behavior when a caller gives no other feature.
 BASIC_MODEL: Final = "session_anomaly_basic"
 BASIC_FEATURES: Final = ("clicks_per_minute", "pages_per_session")
+_B0, _B1 = (FEATURES.index(name) for name in BASIC_FEATURES)
 DETECTOR: Final = "session_anomaly"
 RANK: Final = {"medium": 1, "high": 2}
 MIN_EVENTS: Final = 3  # a session is judged from its third event on
@@ -43,9 +46,20 @@ class SessionModel:
     card: ModelCard
     basic: tuple[AnomalyModel, ModelCard] | None = None  # on BASIC_FEATURES only
 
-    def assess(self, x: Sequence[float]) -> tuple[float, str]:
+    def score(self, x: Sequence[float]) -> float:
+        """The session's score: the higher of the full model's and the companion's."""
         score = self.model.score(x)
-        return score, self.card.label(score)
+        if self.basic is not None:
+            volume = self.basic[0].score((x[_B0], x[_B1]))
+            if volume > score:
+                return volume
+        return score
+
+    def score_many(self, X: Matrix) -> Matrix:
+        scores = self.model.score_many(X)
+        if self.basic is not None:
+            scores = np.maximum(scores, self.basic[0].score_many(X[:, [_B0, _B1]]))
+        return scores
 
     def reasons(self, x: Sequence[float], score: float) -> tuple[Reason, ...]:
         level = "99.9th" if score >= self.card.high else "99th"
@@ -138,7 +152,7 @@ class SessionAnomaly(Processor[AnomalyState]):
         if model is None:
             return ()
         x = vector(features)
-        score = model.model.score(x)
+        score = model.score(x)
         state.score, state.version = score, model.version
         level = model.card.level(score)
         if level is None or RANK[level] <= state.reported or features.events < self.min_events:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -98,19 +99,15 @@ class SessionTrainer:
                     f"{len(usable)} sessions with features stored; training needs {self.min_rows}"
                 )
             X = np.array([[f[n] for n in FEATURES] for _, f in usable], dtype=np.float64)
-            model = self.detector.fit(X)
-            scores = model.score_many(X)
-            card = build_card(
-                FEATURES,
+            fitted = fit_session_model(
+                self.detector,
                 X,
-                scores,
                 trained_from=_iso(usable[0][0]),
                 trained_to=_iso(usable[-1][0]),
-                metrics={
-                    "sessions": float(len(X)),
-                    "fit_seconds": round(time.perf_counter() - started, 3),
-                },
             )
+            model, card, basic = fitted.model, fitted.card, fitted.basic
+            assert basic is not None
+            card.metrics["fit_seconds"] = round(time.perf_counter() - started, 3)
             meta = {
                 "kind": self.detector.kind,
                 "features": list(FEATURES),
@@ -121,7 +118,7 @@ class SessionTrainer:
                 "card": card.to_builtins(),
             }
             version = self.registry.put(MODEL_NAME, model.to_bytes(), meta)
-            basic = self._fit_basic(X, version, card)
+            self._store_basic(basic, version, card)
             trained = SessionModel(version, model, card, basic)
             self.models.add(trained)
             log.info("session model v%d (%s) from %d sessions", version, model.kind, len(X))
@@ -131,24 +128,15 @@ class SessionTrainer:
             self.announce(model_event(MODEL_NAME, version, datetime.now(UTC)))
         return trained
 
-    def _fit_basic(
-        self, X: np.ndarray, version: int, main: ModelCard
-    ) -> tuple[AnomalyModel, ModelCard]:
-        columns = [FEATURES.index(name) for name in BASIC_FEATURES]
-        rows = X[:, columns]
-        model = self.detector.fit(rows)
-        card = build_card(
-            BASIC_FEATURES,
-            rows,
-            model.score_many(rows),
-            trained_from=main.trained_from,
-            trained_to=main.trained_to,
-            metrics={"sessions": float(len(rows))},
-        )
+    def _store_basic(
+        self, basic: tuple[AnomalyModel, ModelCard], version: int, main: ModelCard
+    ) -> None:
+        model, card = basic
+        card.trained_from, card.trained_to = main.trained_from, main.trained_to
         meta = {
             "kind": self.detector.kind,
             "features": list(BASIC_FEATURES),
-            "rows": len(rows),
+            "rows": card.rows,
             "trained_from": card.trained_from,
             "trained_to": card.trained_to,
             "metrics": card.metrics,
@@ -156,7 +144,6 @@ class SessionTrainer:
             "companion_of": MODEL_NAME,
         }
         self.registry.put(BASIC_MODEL, model.to_bytes(), meta, version=version)
-        return model, card
 
     def start(self) -> None:
         if self.interval <= 0:
@@ -179,6 +166,23 @@ class SessionTrainer:
                 log.info("session model not trained: %s", exc)
             except Exception:
                 log.exception("session model training failed")
+
+
+def fit_session_model(
+    detector: Detector, X: np.ndarray, version: int = 0, **card_extra: Any
+) -> SessionModel:
+    """A session model fitted on rows of FEATURES, as every version is: the full model,
+    its companion on BASIC_FEATURES, and the card whose thresholds are quantiles of the
+    combined training scores (``SessionModel.score``)."""
+    model = detector.fit(X)
+    rows = X[:, [FEATURES.index(name) for name in BASIC_FEATURES]]
+    companion = detector.fit(rows)
+    basic_card = build_card(
+        BASIC_FEATURES, rows, companion.score_many(rows), metrics={"sessions": float(len(rows))}
+    )
+    scores = np.maximum(model.score_many(X), companion.score_many(rows))
+    card = build_card(FEATURES, X, scores, metrics={"sessions": float(len(X))}, **card_extra)
+    return SessionModel(version, model, card, (companion, basic_card))
 
 
 def _iso(t: float) -> str:

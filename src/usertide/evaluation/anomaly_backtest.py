@@ -25,9 +25,9 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from usertide.anomaly.card import build_card
 from usertide.anomaly.detectors import detector
 from usertide.anomaly.session import MODEL_NAME, SessionAnomaly, SessionModel, SessionModels
+from usertide.anomaly.trainer import fit_session_model
 from usertide.capture.base import CaptureRequest
 from usertide.capture.errors import CaptureError, ItemError
 from usertide.capture.segment import normalize_item
@@ -92,11 +92,11 @@ def backtest(
     if len(rows) < 2:
         raise ValueError(f"the training part has {len(rows)} sessions with features")
     X = np.array([[f[n] for n in FEATURES] for f in rows], dtype=np.float64)
-    fitted = detector(kind).fit(X)
-    card = build_card(FEATURES, X, fitted.score_many(X))
+    model = fit_session_model(detector(kind), X, version=1)
+    card = model.card
     if threshold is not None:
         card = msgspec.structs.replace(card, medium=threshold, high=max(card.high, threshold))
-    model = SessionModel(1, fitted, card)
+        model = SessionModel(1, model.model, card, model.basic)
     models.add(model)
     last = train[-1].timestamp if train else datetime.now(UTC)
     engine.apply(model_event(MODEL_NAME, 1, last))

@@ -109,7 +109,7 @@ async def predict_behavior(request: Request) -> Response:
         basic, card = model.basic  # the original design's question, asked of its features
         anomalous = basic.score(card.fill(given)) >= card.medium
     else:
-        anomalous = model.model.score(model.card.fill(given)) >= model.card.medium
+        anomalous = model.score(model.card.fill(given)) >= model.card.medium
     body = _ANOMALY if anomalous else _NORMAL
     return Response(body, media_type="application/json")
 
@@ -119,7 +119,7 @@ async def predict_behavior_v1(request: Request) -> Response:
     given = await _features(request, strict=True)
     model = _model(service)
     x = model.card.fill(given)
-    score = model.model.score(x)
+    score = model.score(x)
     label = model.card.label(score)
     reasons = model.reasons(x, score) if label == "Anomaly" else model.card.reasons(x)
     return json_response(
