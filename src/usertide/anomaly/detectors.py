@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from usertide.anomaly.base import Detector
+from usertide.anomaly.halfspace import HalfSpaceTreesDetector
 from usertide.anomaly.isolation import IsolationForestDetector
 
 DETECTORS: dict[str, Callable[[], Detector]] = {
     IsolationForestDetector.kind: IsolationForestDetector,
+    HalfSpaceTreesDetector.kind: HalfSpaceTreesDetector,
 }
 
 
