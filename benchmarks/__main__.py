@@ -22,12 +22,15 @@ from types import ModuleType
 from benchmarks import (
     bench_analytics,
     bench_batch,
+    bench_bots,
+    bench_detectors,
     bench_forest,
     bench_lag,
     bench_loadgen,
     bench_login,
     bench_memory,
     bench_parse,
+    bench_predict,
     bench_queryable,
     bench_single,
     bench_stages,
@@ -47,6 +50,9 @@ BENCHMARKS: list[ModuleType] = [
     bench_analytics,
     bench_queryable,
     bench_forest,
+    bench_predict,
+    bench_bots,
+    bench_detectors,
 ]
 COLUMNS = ("benchmark", "metric", "value", "baseline", "ratio", "target", "pass/fail")
 

@@ -11,6 +11,7 @@ from usertide.alerts.manager import AlertManager, Recipients
 from usertide.anomaly.detectors import detector
 from usertide.anomaly.session import MODEL_NAME as SESSION_MODEL
 from usertide.anomaly.session import SessionAnomaly, SessionModels
+from usertide.anomaly.traffic import TrafficConfig, traffic_processors
 from usertide.anomaly.trainer import SessionTrainer
 from usertide.capture.ratelimit import RateLimiter
 from usertide.config import Settings
@@ -255,6 +256,7 @@ def build_processors(
     model reads the features (without one given, a session processor that has no model
     yet, as a new service has)."""
     return [
+        *traffic_processors(TrafficConfig()),  # keyed by series: they run first anyway
         velocity,
         Sessionizer(),
         BehaviourFeatures(),

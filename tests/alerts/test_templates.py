@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from usertide.alerts import Alert
 from usertide.alerts.templates import admin_alert, one_line, user_signin
 from usertide.engine import Reason
@@ -49,3 +51,20 @@ def test_hostile_strings_are_neutralised() -> None:
     user = user_signin(evil, "Shop", "https://s/y", "https://s/n", "Eve\r\nBcc: x")
     assert "\n" not in user.subject and "<script>" not in user.html
     assert one_line("a\x00b\x1bc") == "a b c"
+
+
+def test_session_and_traffic_alerts_read_as_what_they_are() -> None:
+    for detector, about in (
+        ("session_anomaly", "Abnormal session"),
+        ("traffic_country", "Traffic anomaly"),
+    ):
+        a = msgspec.structs.replace(
+            alert("anon:<v1>", "Kyiv"),
+            detector=detector,
+            reasons=(Reason(code="traffic_spike", message="412 page views <script>"),),
+        )
+        message = admin_alert(a, "Shop", "https://x.test/e")
+        assert message.subject.startswith(f"[Shop] {about} (high): anon:<v1>: 412 page views")
+        assert "sign-in" not in message.subject and "sign-in" not in message.text
+        assert "<script>" not in message.html and "&lt;script&gt;" in message.html
+        assert "IP" not in message.text

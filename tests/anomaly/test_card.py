@@ -14,9 +14,7 @@ def card():  # type: ignore[no-untyped-def]
         [rng.poisson(4, 5000).astype(float), rng.uniform(0.5, 1.5, 5000), np.zeros(5000)]
     )
     scores = rng.uniform(0.3, 0.7, 5000)
-    return build_card(
-        ["page_views_per_minute", "gap_cv", "automation_agent"], X, scores
-    ), X, scores
+    return build_card(["page_views_per_minute", "gap_cv", "automation_agent"], X, scores), X, scores
 
 
 def test_thresholds_are_the_training_score_quantiles() -> None:

@@ -79,9 +79,7 @@ def test_a_crawler_is_detected_once_per_level_with_reasons() -> None:
     models = stored(model)
     engine = engine_with(models)
     engine.apply(model_event(MODEL_NAME, 1, T0))
-    detections = [
-        o for ev in bot_stream() for o in engine.apply(ev) if isinstance(o, Detection)
-    ]
+    detections = [o for ev in bot_stream() for o in engine.apply(ev) if isinstance(o, Detection)]
     assert [d.level for d in detections] == ["medium", "high"]
     high = detections[-1]
     assert high.detector == "session_anomaly" and high.data["model_version"] == 1

@@ -21,6 +21,7 @@ PAGES = [
     "/dashboard/trends",
     "/dashboard/funnels",
     "/dashboard/users",
+    "/dashboard/sessions",
     "/dashboard/users/jane",
     "/dashboard/alerts",
     "/dashboard/alerts/al_123",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from usertide.anomaly.traffic import TRAFFIC_DETECTORS
+
 LEVELS = {"low": 0, "medium": 1, "high": 2}
 
 
@@ -33,7 +35,7 @@ class AlertPolicy(msgspec.Struct, kw_only=True, frozen=True):
             min_level="high",
             notify_user=False,
         ),
-        AlertRule(name="traffic anomaly", detectors=("traffic",), notify_user=False),
+        AlertRule(name="traffic anomaly", detectors=TRAFFIC_DETECTORS, notify_user=False),
     )
     dedup_seconds: float = 3600.0  # one alert per user and reason within this window
     user_per_hour: int = 3  # notifications per user per hour before the digest takes over

@@ -37,7 +37,44 @@ def _when(alert: Alert) -> str:
     return alert.occurred_at.strftime("%Y-%m-%d %H:%M UTC")
 
 
+# Detectors whose alerts are about something other than a sign-in: what the alert is.
+_ABOUT = {"session_anomaly": "Abnormal session"}
+
+
+def _about(alert: Alert) -> str | None:
+    if alert.detector.startswith("traffic_"):
+        return "Traffic anomaly"
+    return _ABOUT.get(alert.detector)
+
+
+def behaviour_alert(alert: Alert, app: str, evidence_url: str, about: str) -> Message:
+    """A session or traffic alert: what, when, for whom, and the reasons."""
+    headline = alert.reasons[0].message if alert.reasons else about.lower()
+    subject = one_line(f"[{app}] {about} ({alert.level}): {alert.user_id}: {headline}", 200)
+    lines = [
+        f"{about} ({alert.level}, score {alert.score:.2f}): {one_line(alert.user_id)}",
+        f"When: {_when(alert)}",
+        "",
+        "Why:",
+        *(f"  - {one_line(r.message, 300)}" for r in alert.reasons),
+        "",
+        f"Evidence: {evidence_url}",
+    ]
+    items = "".join(f"<li>{html.escape(r.message)}</li>" for r in alert.reasons)
+    body = (
+        f"<p><strong>{html.escape(about)}</strong> ({html.escape(alert.level)}, score "
+        f"{alert.score:.2f}): <code>{html.escape(alert.user_id)}</code></p>"
+        f"<p>When: {html.escape(_when(alert))}</p>"
+        f"<p>Why:</p><ul>{items}</ul>"
+        f'<p><a href="{html.escape(evidence_url, quote=True)}">Evidence</a></p>'
+    )
+    return Message(subject, "\n".join(lines), body)
+
+
 def admin_alert(alert: Alert, app: str, evidence_url: str) -> Message:
+    about = _about(alert)
+    if about is not None:
+        return behaviour_alert(alert, app, evidence_url, about)
     codes = ", ".join(r.code.replace("_", " ") for r in alert.reasons) or "unusual activity"
     subject = one_line(
         f"[{app}] {alert.level.capitalize()}-risk sign-in for {alert.user_id}: {codes}", 200

@@ -1,4 +1,4 @@
-"""The dashboard's pages: overview, trends, funnels, users, alerts.
+"""The dashboard's pages: overview, trends, funnels, users, sessions, alerts.
 
 Each page is a template the browser fills from the JSON API with the session cookie
 (``static/dashboard/*.js``); without a valid session a page sends the browser to the
@@ -29,6 +29,7 @@ NAV = (
     ("trends", "/dashboard/trends", "Trends"),
     ("funnels", "/dashboard/funnels", "Funnels"),
     ("users", "/dashboard/users", "Users"),
+    ("sessions", "/dashboard/sessions", "Sessions"),
     ("alerts", "/dashboard/alerts", "Alerts"),
 )
 
@@ -93,6 +94,11 @@ async def user(request: Request) -> Response:
     )
 
 
+async def sessions(request: Request) -> Response:
+    # Scores change at every event and the table is rewritten at each checkpoint: poll.
+    return _page(request, "sessions.html", "sessions", refresh=REFRESH_SECONDS)
+
+
 async def alerts(request: Request) -> Response:
     return _page(request, "alerts.html", "alerts")
 
@@ -107,6 +113,7 @@ PAGES: tuple[tuple[str, Any, str], ...] = (
     ("/dashboard/funnels", funnels, "Funnels: conversion between steps, with credible intervals"),
     ("/dashboard/users", users, "Users: search"),
     ("/dashboard/users/{user_id:path}", user, "A user's profile, sign-ins, alerts and timeline"),
+    ("/dashboard/sessions", sessions, "Sessions: the most anomalous now, with their reasons"),
     ("/dashboard/alerts", alerts, "Alerts: list and filter"),
     ("/dashboard/alerts/{alert_id:str}", alert, "One alert's evidence; answer safe/compromised"),
 )

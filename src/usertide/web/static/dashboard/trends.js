@@ -1,8 +1,10 @@
-// Trends: POST /v1/trends from the form; the form's state lives in the URL.
+// Trends: POST /v1/trends from the form; the form's state lives in the URL. Traffic
+// anomalies (alerts of the traffic_* detectors) in the chart's range are drawn as
+// vertical lines at their minute, with the alert's first reason on hover.
 "use strict";
 
 (() => {
-  const { api, fillRows, number, percent, plot, plotText, showError } = UT;
+  const { api, fillRows, number, percent, plot, plotText, time, showError } = UT;
   const { toIso, toLocal, defaultRange, parseWhere, share } = UTQuery;
   const form = document.getElementById("trend-form");
   const FIELDS = ["events", "measure", "property", "interval", "from", "to", "breakdown", "where"];
@@ -85,7 +87,70 @@
     return t;
   }
 
-  function render(result) {
+  // /v1/alerts filters by neither detector nor time: read the newest and pick ours.
+  const ALERTS_READ = 1000;
+  const MAX_MARKERS = 200;
+  const COLORS = { traffic_spike: "#c23b3b", traffic_drop: "#b26b00" };
+
+  async function trafficAlerts(params) {
+    const from = Date.parse(params.get("from") || "");
+    const to = Date.parse(params.get("to") || "");
+    try {
+      const body = await api("/v1/alerts?limit=" + ALERTS_READ);
+      return body.alerts
+        .filter((a) => {
+          const at = Date.parse(a.occurred_at);
+          if (!String(a.detector).startsWith("traffic_") || Number.isNaN(at)) return false;
+          return (Number.isNaN(from) || at >= from) && (Number.isNaN(to) || at < to);
+        })
+        .slice(0, MAX_MARKERS);
+    } catch (_) {
+      return []; // the chart stands without its markers
+    }
+  }
+
+  // A dotted line over the plot's height, and a ▲/▼ above it that shows the reason on
+  // hover (plotly's shapes have no hover of their own).
+  function markers(alerts) {
+    const shapes = [];
+    const annotations = [];
+    for (const a of alerts) {
+      const first = (a.reasons || [])[0] || {};
+      const spike = first.code !== "traffic_drop";
+      const color = COLORS[first.code] || COLORS.traffic_spike;
+      const why = first.message || first.code || "traffic anomaly";
+      shapes.push({
+        type: "line",
+        xref: "x",
+        yref: "paper",
+        x0: a.occurred_at,
+        x1: a.occurred_at,
+        y0: 0,
+        y1: 1,
+        line: { color, width: 1.5, dash: "dot" },
+      });
+      annotations.push({
+        x: a.occurred_at,
+        xref: "x",
+        y: 1,
+        yref: "paper",
+        yanchor: "bottom",
+        showarrow: false,
+        text: spike ? "▲" : "▼",
+        font: { color, size: 13 },
+        hovertext: plotText(`${time(a.occurred_at)}: ${why}`),
+        hoverlabel: { bgcolor: "#fff", bordercolor: color, font: { color: "#1d2330" } },
+      });
+    }
+    const note = document.getElementById("trend-markers");
+    note.hidden = !alerts.length;
+    note.textContent = alerts.length
+      ? `${alerts.length} traffic ${alerts.length === 1 ? "anomaly" : "anomalies"} in this range (dotted lines; hover ▲ or ▼ for the reason)`
+      : "";
+    return { shapes, annotations };
+  }
+
+  function render(result, alerts) {
     const series = result.series || [];
     const previous = new Map((result.previous || []).map((s) => [keyOf(s), s]));
     const traces = [];
@@ -101,6 +166,8 @@
       yaxis: { rangemode: "tozero" },
       showlegend: true, // even for one series: the legend names it
       height: 360,
+      margin: { t: 30, r: 20, b: 50, l: 50 }, // room above the plot for the markers
+      ...markers(alerts),
     });
     fillRows(
       document.getElementById("trend-table"),
@@ -123,7 +190,11 @@
     const link = document.getElementById("share");
     link.href = share(params);
     try {
-      render(await api("/v1/trends", { method: "POST", body: request(params) }));
+      const [result, alerts] = await Promise.all([
+        api("/v1/trends", { method: "POST", body: request(params) }),
+        trafficAlerts(params),
+      ]);
+      render(result, alerts);
       showError(null);
     } catch (error) {
       showError(error);
