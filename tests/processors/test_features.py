@@ -148,3 +148,11 @@ def test_a_closed_session_leaves_its_last_features_in_its_summary() -> None:
     summary = closed.summary["features"]
     assert summary["pages_per_session"] == 3 and summary["session_duration_seconds"] == 10
     assert e.closed == [closed]  # kept for the next commit's session records
+
+
+def test_ad_click_share_counts_ad_events_and_pages_from_ads() -> None:
+    ad = paged(1, "/p/1", "https://www.googleadservices.com/pagead/aclk?ai=x")
+    landing = paged(2, "/p/2", "https://google.com/")
+    landing.context.page_url = "https://shop.test/p/2?gclid=abc"
+    f = full([event(at=0, name="Ad Clicked"), ad, landing, paged(3, "/p/3", "https://shop.test/")])
+    assert f["ad_click_share"] == pytest.approx(3 / 4)

@@ -42,6 +42,7 @@ WORDING: Final[dict[str, tuple[str, int]]] = {
     "login_failures": ("{v} failed sign-ins", 1),
     "add_to_cart": ("{v} add-to-cart events", 1),
     "purchases": ("{v} purchases", 1),
+    "ad_click_share": ("{v} of events ad clicks", 1),
 }
 
 

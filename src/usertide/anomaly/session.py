@@ -27,7 +27,7 @@ from usertide.processors.features import FEATURES, BehaviourFeatures, named, vec
 MODEL_NAME: Final = "session_anomaly"
 # The original design's two features: each version also fits a companion model on them
 # alone. A session's score is the higher of the two forests' (a session extreme only in
-# volume is not diluted by fifteen ordinary features), and the companion alone answers
+# volume is not diluted by sixteen ordinary features), and the companion alone answers
 # /predict_behavior when a caller gives no other feature.
 BASIC_MODEL: Final = "session_anomaly_basic"
 BASIC_FEATURES: Final = ("clicks_per_minute", "pages_per_session")

@@ -74,6 +74,9 @@ class SessionTrainer:
             log.error("session model v%d is not stored", version)
             return None
         card = msgspec.convert(stored.info.meta.get("card"), ModelCard)
+        if card.features != list(FEATURES):  # trained before the features changed
+            log.error("session model v%d reads other features; not activated", version)
+            return None
         model = self.detector_for(stored.info.meta).load(stored.data)
         basic = None
         companion = self.registry.get(BASIC_MODEL, version)

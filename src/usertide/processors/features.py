@@ -34,6 +34,10 @@ NIGHT_HOURS = range(0, 6)  # local time
 LOGIN_EVENTS = frozenset({"login", "sign_in", "Signed In", "Sign In", "$login"})
 CART_EVENTS = frozenset({"Product Added", "add_to_cart", "Added to Cart", "cart"})
 PURCHASE_EVENTS = frozenset({"Order Completed", "purchase", "Purchase", "buy", "checkout"})
+AD_EVENTS = frozenset({"Ad Clicked", "ad_click", "Ad Click", "Promotion Clicked"})
+# A page reached from an ad: the ad networks' click redirectors, or their click ids.
+_AD_HOSTS = ("googleadservices.com", "doubleclick.net", "googlesyndication.com", "/aclk")
+_AD_CLICK_IDS = ("gclid=", "fbclid=", "msclkid=", "ttclid=", "dclid=")
 
 # The model input, in order. ``clicks_per_minute`` and ``pages_per_session`` are the
 # original design's two features (its /predict_behavior body).
@@ -55,6 +59,7 @@ FEATURES: Final[tuple[str, ...]] = (
     "login_failures",
     "add_to_cart",
     "purchases",
+    "ad_click_share",  # ad clicks (events, and pages reached from an ad) ÷ events
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 
@@ -82,6 +87,7 @@ class FeatureState(msgspec.Struct, array_like=True):
     started: float = 0.0
     events: int = 0
     pages: int = 0
+    ad_clicks: int = 0
 
 
 class BehaviourFeatures(Processor[FeatureState]):
@@ -133,6 +139,8 @@ class BehaviourFeatures(Processor[FeatureState]):
             _slide(state.page_window, t)
             if not context.page_referrer:
                 state.no_referrer += 1
+            if _from_ad(context.page_referrer or "", context.page_url):
+                state.ad_clicks += 1
             if _is_error_page(event):
                 state.error_pages += 1
         elif event.type == "track":
@@ -144,6 +152,8 @@ class BehaviourFeatures(Processor[FeatureState]):
                 state.add_to_cart += 1
             elif name in PURCHASE_EVENTS:
                 state.purchases += 1
+            elif name in AD_EVENTS:
+                state.ad_clicks += 1
         return ()
 
     def merge(self, into: FeatureState, other: FeatureState) -> FeatureState:
@@ -209,6 +219,7 @@ def vector(state: FeatureState) -> list[float]:
         float(state.login_failures),
         float(state.add_to_cart),
         float(state.purchases),
+        state.ad_clicks / events if events else 0.0,
     ]
 
 
@@ -255,6 +266,13 @@ def _is_error_page(event: Event) -> bool:
 def _error_path(path: str, title: str) -> bool:
     text = f"{path} {title}".lower()
     return any(word in text for word in ("/404", "/500", "not found", "/error", "error 4"))
+
+
+@lru_cache(maxsize=8192)
+def _from_ad(referrer: str, url: str | None) -> bool:
+    return any(h in referrer for h in _AD_HOSTS) or (
+        url is not None and "?" in url and any(c in url for c in _AD_CLICK_IDS)
+    )
 
 
 @lru_cache(maxsize=512)
