@@ -58,6 +58,11 @@ class Settings(msgspec.Struct, kw_only=True):
     # retrained from the stored sessions (0: only on demand).
     anomaly_detector: str = "isolation_forest"
     session_model_interval: float = 900.0
+    # Conversion propensity: the goal event (and an optional property=value), and how
+    # often the model retrains from the closed sessions (0: only on demand).
+    conversion_goal: str = "Order Completed"
+    conversion_filter: str | None = None
+    conversion_interval: float = 3600.0
     # A JSON file of user-tag rules (any fields of processors.tags.TagRules; the rest
     # keep their defaults), e.g. {"big_spender_revenue": 200, "lapsed_days": 90}.
     tag_rules: Path | None = None
@@ -117,6 +122,9 @@ _ENV: dict[str, str] = {
     "USERTIDE_POPULATION_INTERVAL": "population_interval",
     "USERTIDE_ANOMALY_DETECTOR": "anomaly_detector",
     "USERTIDE_SESSION_MODEL_INTERVAL": "session_model_interval",
+    "USERTIDE_CONVERSION_GOAL": "conversion_goal",
+    "USERTIDE_CONVERSION_FILTER": "conversion_filter",
+    "USERTIDE_CONVERSION_INTERVAL": "conversion_interval",
     "USERTIDE_TAG_RULES": "tag_rules",
 }
 

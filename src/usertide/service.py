@@ -36,6 +36,10 @@ from usertide.processors import BehaviourFeatures, Profile, Sessionizer
 from usertide.processors.search import SearchRecord
 from usertide.processors.session_record import SessionRecorder
 from usertide.processors.tags import UserTags, load_rules
+from usertide.propensity.goal import Goal
+from usertide.propensity.model import MODEL_NAME as CONVERSION_MODEL
+from usertide.propensity.model import ConversionModels, ConversionTrainer
+from usertide.propensity.tracker import ConversionTracker
 from usertide.risk import LoginAftermath, LoginRisk, NetworkVelocity, RiskConfig
 from usertide.risk.inflight import InFlight
 from usertide.risk.now import sign_in_keys
@@ -73,6 +77,8 @@ class Service:
     inflight: InFlight
     registry: ModelRegistry
     session_trainer: SessionTrainer
+    conversion_trainer: ConversionTrainer
+    goal: Goal  # the conversion goal
     outbox: OutboxWorker | None = None
     links: LinkSigner | None = None
     broadcaster: Broadcaster = field(default_factory=Broadcaster)  # live streams
@@ -99,18 +105,32 @@ class Service:
             interval=settings.session_model_interval,
         )
         session_anomaly = SessionAnomaly(session_trainer.models)
+        conversion_trainer = ConversionTrainer(
+            registry,
+            ConversionModels(lambda version: conversion_trainer.load(version)),
+            interval=settings.conversion_interval,
+        )
+        goal = Goal.parse(settings.conversion_goal, settings.conversion_filter)
+        tracker = ConversionTracker(goal)
         engine = Engine(
             build_processors(
                 network_velocity,
                 login_risk,
                 UserTags(load_rules(settings.tag_rules) if settings.tag_rules else None),
                 session_anomaly,
+                tracker,
             ),
             models={
                 POPULATION_MODEL: trainer.activate,
                 SESSION_MODEL: session_trainer.models.activate,
+                CONVERSION_MODEL: conversion_trainer.models.activate,
             },
         )
+
+        def convert(rows: list[list[float]]) -> tuple[int, list[float]] | None:
+            model = conversion_trainer.models.current
+            return None if model is None else (model.version, model.probabilities(rows))
+
         runtime = EmbeddedRuntime(
             store,
             engine,
@@ -120,7 +140,9 @@ class Service:
             profile_record=SearchRecord(
                 next(p for p in engine.processors if isinstance(p, UserTags))
             ),
-            sessions=SessionRecorder({"anomaly": session_anomaly}),
+            sessions=SessionRecorder(
+                {"anomaly": session_anomaly, "conversion": tracker}, conversion=convert
+            ),
         )
         segments = open_segments(settings.log_dir, store)
         loader = Loader(
@@ -133,6 +155,7 @@ class Service:
         committer.observers.append(inflight)
         trainer.announce = lambda event: committer.append_sync([event])
         session_trainer.announce = lambda event: committer.append_sync([event])
+        conversion_trainer.announce = lambda event: committer.append_sync([event])
         secrets = load_or_create(settings.data_dir)
         links = LinkSigner(bytes.fromhex(secrets["link"]), settings.base_url)
         outbox = _outbox(settings, store, secrets["webhook"])
@@ -185,6 +208,8 @@ class Service:
             inflight=inflight,
             registry=registry,
             session_trainer=session_trainer,
+            conversion_trainer=conversion_trainer,
+            goal=goal,
             outbox=outbox,
             links=links,
             broadcaster=broadcaster,
@@ -209,6 +234,7 @@ class Service:
         self.committer.start()
         self.trainer.start()
         self.session_trainer.start()
+        self.conversion_trainer.start()
         self.alerts.start()
         if self.outbox is not None:
             self.outbox.start()
@@ -223,6 +249,7 @@ class Service:
         self.runtime.stop()
         self.trainer.stop()
         self.session_trainer.stop()
+        self.conversion_trainer.stop()
         self.alerts.stop()
         if self.outbox is not None:
             self.outbox.stop()
@@ -235,6 +262,10 @@ class Service:
         offset = self.committer.last_offset
         if self.loader.loaded < offset:
             await asyncio.to_thread(self.loader.wait_for, offset, timeout)
+
+    def conversion_goal(self) -> dict[str, str | None]:
+        goal = self.goal
+        return {"event": goal.event, "property": goal.property, "value": goal.value}
 
     def erase_user(self, user_id: str) -> EraseReport:
         """Erase a user from the store, and the log's copies of their events."""
@@ -250,6 +281,7 @@ def build_processors(
     risk: LoginRisk,
     tags: UserTags | None = None,
     session: SessionAnomaly | None = None,
+    conversion: ConversionTracker | None = None,
 ) -> list[Processor[Any]]:
     """The service's processors, in order (tests build the same engine); the aftermath
     of a sign-in reads what ``risk`` made of it, so it comes after it, and the session
@@ -261,6 +293,7 @@ def build_processors(
         Sessionizer(),
         BehaviourFeatures(),
         session or SessionAnomaly(SessionModels(lambda version: None)),
+        conversion or ConversionTracker(),
         Profile(),
         tags or UserTags(),
         risk,

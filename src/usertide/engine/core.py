@@ -60,6 +60,8 @@ class SessionRecorder(Protocol):
 
     def closed(self, closed: SessionClosed) -> SessionRecord: ...
 
+    def finish(self, records: list[SessionRecord]) -> None: ...
+
 
 @dataclass(frozen=True)
 class Changes:
@@ -305,6 +307,8 @@ class Engine:
         for key in changes.deleted:
             states[key] = None
             profiles[key] = None
+        if sessions is not None:
+            sessions.finish(records)
         return EngineCommit(
             consumer=self.consumer,
             offset=changes.offset,

@@ -4,7 +4,7 @@ with, which the describing processors left in its ``SessionClosed.summary``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
 import msgspec
@@ -13,6 +13,7 @@ from usertide.engine.base import SessionClosed, UserState
 from usertide.engine.identity import ANON_PREFIX
 from usertide.processors.features import BehaviourFeatures, FeatureState, named, vector
 from usertide.processors.sessions import Sessionizer, SessionState
+from usertide.propensity.tracker import inputs_of
 from usertide.store.base import SessionRecord
 
 
@@ -24,12 +25,41 @@ class Describer(Protocol):
     def summary(self, state: Any) -> dict[str, Any] | None: ...
 
 
+Scorer = Callable[[list[list[float]]], tuple[int, list[float]] | None]
+
+
 class SessionRecorder:
     """``describers`` maps a record field (``anomaly``, ``conversion``) to the processor
-    whose ``summary(slot)`` fills it."""
+    whose ``summary(slot)`` fills it. ``conversion``, when given, scores the records'
+    conversion inputs in one batch per commit: ``(model version, probabilities)``, or
+    ``None`` while no model is in force."""
 
-    def __init__(self, describers: Mapping[str, Describer] | None = None) -> None:
+    def __init__(
+        self, describers: Mapping[str, Describer] | None = None, conversion: Scorer | None = None
+    ) -> None:
         self.describers = dict(describers or {})
+        self.conversion = conversion
+
+    def finish(self, records: list[SessionRecord]) -> None:
+        """Complete a commit's records: their conversion inputs and probabilities."""
+        scored: list[tuple[dict[str, Any], list[float]]] = []
+        for record in records:
+            conversion = record.conversion
+            if conversion is None or "sessions_before" not in conversion:
+                continue
+            x = inputs_of(record.features, conversion)
+            if x is not None:
+                conversion["inputs"] = x
+                scored.append((conversion, x))
+        if self.conversion is None or not scored:
+            return
+        answer = self.conversion([x for _, x in scored])
+        if answer is None:
+            return
+        version, probabilities = answer
+        for (conversion, _), probability in zip(scored, probabilities, strict=True):
+            conversion["probability"] = probability
+            conversion["model_version"] = version
 
     def live(self, state: UserState) -> SessionRecord | None:
         session = state.slots.get(Sessionizer.name)

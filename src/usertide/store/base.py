@@ -201,6 +201,12 @@ class Store(ABC):
 
     # -- sessions -------------------------------------------------------------------
     @abstractmethod
+    def closed_conversions(self, limit: int) -> list[tuple[float, dict[str, Any]]]:
+        """(ended, conversion) of the latest ``limit`` finished sessions that have one
+        (closed, or idle 30 minutes before the latest activity), oldest first: what the
+        conversion model is trained on."""
+
+    @abstractmethod
     def sessions(self, query: SessionQuery) -> list[SessionRecord]:
         """Sessions by ``query.order``, ties by session id; at most ``query.limit``."""
 

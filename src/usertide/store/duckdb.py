@@ -477,6 +477,22 @@ class DuckDBStore(Store):
         rows = self._con().execute(sql, [*params, query.limit]).fetchall()
         return [msgspec.json.decode(r[0], type=SessionRecord) for r in rows]
 
+    def closed_conversions(self, limit: int) -> list[tuple[float, dict[str, Any]]]:
+        rows = (
+            self._con()
+            .execute(
+                "SELECT ended, json_extract_string(record, '$.conversion') FROM ("
+                "SELECT ended, record FROM sessions WHERE (closed OR ended < "
+                f"(SELECT max(ended) FROM sessions) - {IDLE_MICROS}) AND "
+                "json_extract_string(record, '$.conversion') IS NOT NULL "
+                "ORDER BY ended DESC LIMIT ?) ORDER BY ended",
+                [limit],
+            )
+            .fetchall()
+        )
+        decode = msgspec.json.Decoder(dict[str, Any]).decode
+        return [(r[0] / 1e6, decode(r[1])) for r in rows if r[1]]
+
     def session_features(
         self, since: datetime | None, limit: int
     ) -> list[tuple[float, dict[str, float]]]:
@@ -933,6 +949,8 @@ def _micros(t: datetime) -> int:
 
 
 _encode_record = msgspec.json.Encoder().encode
+# A session idle this long before the latest activity is over (sessions/IDLE_SECONDS).
+IDLE_MICROS = 30 * 60 * 1_000_000
 
 
 def _upsert_sessions(con: duckdb.DuckDBPyConnection, records: Sequence[SessionRecord]) -> None:

@@ -23,6 +23,8 @@ from starlette.routing import Route
 from usertide.anomaly.session import MODEL_NAME as SESSION_MODEL
 from usertide.anomaly.trainer import NotEnoughData
 from usertide.engine.core import model_event
+from usertide.propensity.model import MODEL_NAME as CONVERSION_MODEL
+from usertide.propensity.model import NotEnoughConversions
 from usertide.risk.trainer import MODEL_NAME as POPULATION_MODEL
 from usertide.service import Service
 from usertide.store.base import ModelInfo
@@ -83,11 +85,13 @@ async def train_model(request: Request) -> Response:
             return service.session_trainer.train_once().version
         if name == POPULATION_MODEL:
             return service.trainer.train_once().version
+        if name == CONVERSION_MODEL:
+            return service.conversion_trainer.train_once().version
         raise ApiError(404, "not_found", f"'{name}' is not trained on demand")
 
     try:
         version = await run_in_threadpool(train)
-    except NotEnoughData as exc:
+    except (NotEnoughData, NotEnoughConversions) as exc:
         raise ApiError(409, "not_enough_data", str(exc)) from exc
     await _wait_active(service, name, version)
     return await _answer(service, name, version, 201)

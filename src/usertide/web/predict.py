@@ -24,8 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from usertide.anomaly.session import BASIC_FEATURES, MODEL_NAME, SessionModel
-from usertide.processors.features import FEATURES
+from usertide.engine.identity import ANON_PREFIX
+from usertide.processors.features import FEATURES, BehaviourFeatures
+from usertide.propensity.tracker import ConversionTracker, inputs_of
+from usertide.propensity.tracker import inputs as conversion_inputs
 from usertide.service import Service
+from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
 from usertide.web.openapi import errors, response
 
@@ -136,13 +140,97 @@ async def predict_behavior_v1(request: Request) -> Response:
     )
 
 
+async def predict_conversion(request: Request) -> Response:
+    """A user's or visitor's current session (from the engine), or given inputs."""
+    service = require_admin(request)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+    try:
+        given = _decode(body)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body must be a JSON object: {exc}") from exc
+    model = service.conversion_trainer.models.current
+    if model is None:
+        raise ApiError(
+            503,
+            "model_unavailable",
+            "no conversion model is in force yet: it trains from closed sessions on its "
+            "schedule, or now with POST /v1/models/conversion/train",
+        )
+    converted: bool | None = None
+    if "features" in given:
+        features = given["features"]
+        if not isinstance(features, dict):
+            raise ApiError(400, "invalid_field", "'features' must be an object")
+        x = _conversion_inputs(features, given)
+    else:
+        key = _user_key(given)
+        found = service.runtime.read(lambda engine: _live_inputs(engine, key))
+        if found is None:
+            raise ApiError(404, "not_found", "no session of that user or visitor is known")
+        x, converted = found
+    (probability,) = model.probabilities([x])
+    return json_response(
+        {
+            "probability": probability,
+            "model_version": model.version,
+            "model": "conversion",
+            "goal": service.conversion_goal(),
+            "converted_this_session": converted,
+        }
+    )
+
+
+def _user_key(given: dict[str, Any]) -> str:
+    user_id, anonymous_id = given.get("user_id"), given.get("anonymous_id")
+    if isinstance(user_id, str) and user_id:
+        return user_id
+    if isinstance(anonymous_id, str) and anonymous_id:
+        return ANON_PREFIX + anonymous_id
+    raise ApiError(
+        400, "invalid_field", "give 'user_id', 'anonymous_id' or 'features' (session features)"
+    )
+
+
+def _live_inputs(engine: Any, key: str) -> tuple[list[float], bool] | None:
+    resolved = engine.identity.aliases.get(key.removeprefix(ANON_PREFIX), key)
+    state = engine.lookup(resolved) or engine.lookup(key)
+    if state is None or ConversionTracker.name not in state.slots:
+        return None
+    slot = state.slots[ConversionTracker.name]
+    return conversion_inputs(state.get(BehaviourFeatures), slot), bool(slot.converted)
+
+
+def _conversion_inputs(features: dict[str, Any], given: dict[str, Any]) -> list[float]:
+    values: dict[str, float] = {}
+    for name in FEATURES:
+        value = features.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ApiError(400, "invalid_field", f"'features.{name}' must be a number ≥ 0")
+        values[name] = float(value)
+    unknown = set(features) - _KNOWN
+    if unknown:
+        raise ApiError(400, "unknown_feature", f"'{sorted(unknown)[0]}' is not a session feature")
+    history = {}
+    for name in ("sessions_before", "conversions_before"):
+        value = given.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ApiError(400, "invalid_field", f"'{name}' must be a whole number ≥ 0")
+        history[name] = value
+    x = inputs_of(values, history)
+    assert x is not None
+    return x
+
+
 HANDLERS = {"/predict_behavior": predict_behavior, "/v1/predict/behavior": predict_behavior_v1}
+ROUTES = {**HANDLERS, "/v1/predict/conversion": predict_conversion}
 
 
 def routes() -> list[Any]:
     from starlette.routing import Route
 
-    return [Route(path, handler, methods=["POST"]) for path, handler in HANDLERS.items()]
+    return [Route(path, handler, methods=["POST"]) for path, handler in ROUTES.items()]
 
 
 _FEATURE_PROPS = {name: {"type": "number", "minimum": 0} for name in FEATURES}
@@ -181,6 +269,52 @@ OPENAPI: dict[str, dict[str, Any]] = {
                     },
                 ),
                 **errors(400, 401, 413, 503),
+            },
+        }
+    },
+    "/v1/predict/conversion": {
+        "post": {
+            "summary": "The probability that a session reaches the conversion goal",
+            "description": (
+                "For a user's or visitor's current session (user_id or anonymous_id, from "
+                "the engine), or for given session features (features, with "
+                "sessions_before and conversions_before). The goal and its horizon (the "
+                "session) are the service's (USERTIDE_CONVERSION_GOAL). 503 until a model "
+                "is trained."
+            ),
+            "tags": ["predictions"],
+            "security": [{"adminKey": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "user_id": {"type": "string"},
+                                "anonymous_id": {"type": "string"},
+                                "features": {"type": "object", "properties": _FEATURE_PROPS},
+                                "sessions_before": {"type": "integer", "minimum": 0},
+                                "conversions_before": {"type": "integer", "minimum": 0},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": response(
+                    "The probability",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "probability": {"type": "number"},
+                            "model_version": {"type": "integer"},
+                            "goal": {"type": "object"},
+                            "converted_this_session": {"type": ["boolean", "null"]},
+                        },
+                    },
+                ),
+                **errors(400, 401, 404, 413, 503),
             },
         }
     },

@@ -94,7 +94,17 @@ def present(service: Service, record: SessionRecord) -> dict[str, Any]:
         "pages": record.pages,
         "features": record.features,
         "anomaly": anomaly,
-        "conversion": record.conversion,
+        "conversion": _conversion(record.conversion),
+    }
+
+
+def _conversion(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    if stored is None:
+        return None
+    return {
+        "probability": stored.get("probability"),
+        "model_version": stored.get("model_version"),
+        "converted": bool(stored.get("converted")),
     }
 
 

@@ -63,7 +63,7 @@
   function row(s) {
     const a = s.anomaly;
     const label = a && a.label ? a.label : "unscored";
-    const conversion = s.conversion && s.conversion.probability !== undefined ? s.conversion.probability : null;
+    const conversion = hasProbability(s) ? s.conversion.probability : null;
     const cells = [
       [a && a.score !== null && a.score !== undefined ? Number(a.score).toFixed(3) : "–", "num"],
       [label, "label"],
@@ -89,7 +89,7 @@
     const columns = table.tHead.rows[0].cells.length;
     const empty = (text) => body.append(el("tr", { class: "empty" }, el("td", { colspan: columns }, text)));
     document.getElementById("model-note").textContent = describe(model);
-    table.classList.toggle("no-conversion", !sessions.some((s) => s.conversion));
+    table.classList.toggle("no-conversion", !sessions.some(hasProbability));
     if (!model) empty(NO_MODEL);
     else if (!sessions.length) empty(toggle.checked ? "No anomalous sessions now" : "No sessions yet");
     else for (const s of sessions) body.append(row(s));
@@ -134,3 +134,7 @@
   });
   load();
 })();
+
+function hasProbability(s) {
+  return Boolean(s.conversion) && typeof s.conversion.probability === "number";
+}

@@ -1,0 +1,1 @@
+"""Conversion propensity: the probability that a session reaches a goal."""
