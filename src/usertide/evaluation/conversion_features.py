@@ -2,16 +2,29 @@
 
 Every feature of a click is computed from that click and the clicks *before* it in time
 order (file order breaks ties, as arrival order would on a live stream), so the same
-``ClickHistory`` can run event by event in the engine. In particular there is no
-"seconds until the next click" feature, though it is the strongest one in the TalkingData
-competition: it needs the future. ``attributed_time`` is never read either: it is the
-label in disguise (it is only set when the click converted).
+``ClickHistory`` can run event by event in the engine. The features (``FEATURE_NAMES``):
+
+- the app, device, os and channel ids, as small codes (rare and unseen ids grouped);
+- the hour of day;
+- clicks in the trailing 24 hours by ip, ip x app, ip x app x os, ip x device x os,
+  app x channel, ip x channel, app and channel, and in the trailing hour by ip and by app.
+  Trailing windows rather than running totals: a total keeps growing, so the later
+  clicks the model is scored on would carry larger counts than any it was trained on;
+- seconds since the previous click of the same ip x app x device x os (one user, roughly,
+  on one app) and of the same ip;
+- the distinct apps and the distinct channels seen from the ip so far.
+
+There is no "seconds until the *next* click" feature, though it is the strongest one in
+the TalkingData competition: it needs the future, so a live scorer could only have it by
+holding every click back until the user's next one (or a timeout). It is deliberately
+not offered. ``attributed_time`` is never read either: it is the label in disguise (it is
+only set when the click converted).
 """
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -24,23 +37,28 @@ FloatArray = npt.NDArray[np.float64]
 
 REQUIRED_COLUMNS: Final = ("ip", "app", "device", "os", "channel", "click_time", "is_attributed")
 CATEGORICAL: Final = ("app", "device", "os", "channel")
-# The count keys: how often each combination was seen before this click.
-COUNT_KEYS: Final = (
+# The windowed count keys: how many clicks of each combination came in the window before.
+DAY_KEYS: Final = (
     ("ip",),
     ("ip", "app"),
+    ("ip", "app", "os"),
     ("ip", "device", "os"),
     ("app", "channel"),
     ("ip", "channel"),
     ("app",),
     ("channel",),
 )
-_RECENCY_KEY: Final = ("ip", "app", "device", "os")  # one user (roughly) on one app
+HOUR_KEYS: Final = (("ip",), ("app",))
+RECENCY_KEYS: Final = (("ip", "app", "device", "os"), ("ip",))
+DISTINCT_BY_IP: Final = ("app", "channel")
+WINDOWS: Final = ((86_400, DAY_KEYS), (3_600, HOUR_KEYS))  # seconds, keys
 FEATURE_NAMES: Final = (
     *CATEGORICAL,
     "hour",
-    *("clicks_by_" + "_".join(key) for key in COUNT_KEYS),
-    "seconds_since_previous_" + "_".join(_RECENCY_KEY),
-    "distinct_apps_by_ip",
+    *("clicks_24h_by_" + "_".join(key) for key in DAY_KEYS),
+    *("clicks_1h_by_" + "_".join(key) for key in HOUR_KEYS),
+    *("seconds_since_previous_" + "_".join(key) for key in RECENCY_KEYS),
+    *(f"distinct_{name}s_by_ip" for name in DISTINCT_BY_IP),
 )
 # HistGradientBoostingClassifier accepts category codes below max_bins (255 by default).
 _MAX_CODES: Final = 254
@@ -149,39 +167,55 @@ def values_of(clicks: Clicks, name: str) -> list[int]:
 
 
 class ClickHistory:
-    """Counts and recency over the clicks seen so far, updated one click at a time.
+    """Windowed counts, recency and distinct values over the clicks seen so far.
 
-    Run it over the training clicks, then over the test clicks: the test's counts continue
-    from the training ones, as a live counter would (the test comes later in time).
+    Run it over the training clicks, then over the test clicks: the test's features
+    continue from the training ones, as a live counter would (the test comes later in
+    time). Clicks must arrive in time order, across calls too.
     """
 
     def __init__(self) -> None:
-        self._counts: list[Counter[tuple[int, ...]]] = [Counter() for _ in COUNT_KEYS]
-        self._last_seen: dict[tuple[int, ...], int] = {}
-        self._apps_by_ip: dict[int, set[int]] = {}
+        self._windows: list[tuple[int, tuple[str, ...], dict[tuple[int, ...], deque[int]]]] = [
+            (seconds, key, {}) for seconds, keys in WINDOWS for key in keys
+        ]
+        self._last_seen: list[dict[tuple[int, ...], int]] = [{} for _ in RECENCY_KEYS]
+        self._distinct: list[dict[int, set[int]]] = [{} for _ in DISTINCT_BY_IP]
 
     def advance(self, clicks: Clicks) -> FloatArray:
         """The history features of each click (before it), then learn from it."""
         columns = {name: values_of(clicks, name) for name in (*CATEGORICAL, "ip")}
-        key_columns = [[columns[name] for name in key] for key in COUNT_KEYS]
-        recency_columns = [columns[name] for name in _RECENCY_KEY]
+        windows = [
+            (seconds, [columns[n] for n in key], seen) for seconds, key, seen in self._windows
+        ]
+        recency = [[columns[n] for n in key] for key in RECENCY_KEYS]
+        distinct = [columns[name] for name in DISTINCT_BY_IP]
+        ips = columns["ip"]
         times: list[int] = clicks.time.tolist()
-        width = len(COUNT_KEYS) + 2
-        out = np.empty((len(clicks), width), dtype=np.float64)
+        out = np.empty((len(clicks), len(FEATURE_NAMES) - len(CATEGORICAL) - 1))
         for row, at in enumerate(times):
-            features = out[row]
-            for k, (counts, key_column) in enumerate(zip(self._counts, key_columns, strict=True)):
-                key = tuple(column[row] for column in key_column)
-                features[k] = counts[key]
-                counts[key] += 1
-            user = tuple(column[row] for column in recency_columns)
-            previous = self._last_seen.get(user)
-            # NaN = first click: the model has a separate branch for missing values.
-            features[width - 2] = np.nan if previous is None else at - previous
-            self._last_seen[user] = at
-            apps = self._apps_by_ip.setdefault(columns["ip"][row], set())
-            features[width - 1] = len(apps)
-            apps.add(columns["app"][row])
+            k = 0
+            for seconds, key_columns, seen in windows:
+                key = tuple(c[row] for c in key_columns)
+                recent = seen.get(key)
+                if recent is None:
+                    recent = seen[key] = deque()
+                while recent and recent[0] <= at - seconds:
+                    recent.popleft()
+                out[row, k] = len(recent)
+                recent.append(at)
+                k += 1
+            for last_seen, key_columns in zip(self._last_seen, recency, strict=True):
+                user = tuple(c[row] for c in key_columns)
+                previous = last_seen.get(user)
+                # NaN = first click: the model has a separate branch for missing values.
+                out[row, k] = np.nan if previous is None else at - previous
+                last_seen[user] = at
+                k += 1
+            for values_by_ip, column in zip(self._distinct, distinct, strict=True):
+                values = values_by_ip.setdefault(ips[row], set())
+                out[row, k] = len(values)
+                values.add(column[row])
+                k += 1
         return out
 
 
@@ -196,7 +230,12 @@ def day_of_week(clicks: Clicks) -> IntArray:
     return days
 
 
+def context_features(clicks: Clicks, history: ClickHistory) -> FloatArray:
+    """The hour and the history features (all but the id codes); advances ``history``."""
+    hour = hour_of_day(clicks).astype(np.float64)[:, None]
+    return np.hstack((hour, history.advance(clicks)))
+
+
 def model_features(clicks: Clicks, codes: CategoryCodes, history: ClickHistory) -> FloatArray:
     """The model's feature matrix (columns as ``FEATURE_NAMES``); advances ``history``."""
-    hour = hour_of_day(clicks).astype(np.float64)[:, None]
-    return np.hstack((codes.encode(clicks), hour, history.advance(clicks)))
+    return np.hstack((codes.encode(clicks), context_features(clicks, history)))
