@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar, Final
 
 import msgspec
@@ -45,12 +46,23 @@ class SessionModel:
     model: AnomalyModel
     card: ModelCard
     basic: tuple[AnomalyModel, ModelCard] | None = None  # on BASIC_FEATURES only
+    _volume: Callable[[float, float], float] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.basic is not None:
+            companion = self.basic[0]
+            # Its two inputs are mostly small whole numbers (events in the last minute,
+            # pages), so most sessions ask for a pair scored before: remember them.
+            volume = lru_cache(maxsize=65_536)(lambda a, b: companion.score((a, b)))
+            object.__setattr__(self, "_volume", volume)
 
     def score(self, x: Sequence[float]) -> float:
         """The session's score: the higher of the full model's and the companion's."""
         score = self.model.score(x)
-        if self.basic is not None:
-            volume = self.basic[0].score((x[_B0], x[_B1]))
+        if self._volume is not None:
+            volume = self._volume(x[_B0], x[_B1])
             if volume > score:
                 return volume
         return score
