@@ -57,7 +57,7 @@ class TrafficConfig(msgspec.Struct, kw_only=True, frozen=True):
     medium_z: float = 10.0
     high_z: float = 15.0
     min_delta: float = 20.0  # and |count - expected| must be at least this many events
-    min_expected: float = 1.0  # series whose recent level is below this: not scored
+    min_expected: float = 5.0  # series whose recent level is below this: not scored
     calm_minutes: int = 5  # normal minutes that end an episode
     season_hours: int = 24  # the seasonal profile: 24 = hour of day, 168 = hour of week
     season_alpha: float = 0.3  # EWMA weight of the latest season's hour

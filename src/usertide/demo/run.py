@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -26,6 +27,7 @@ from rich.table import Table
 
 from usertide.alerts import Alert
 from usertide.config import load_settings
+from usertide.demo.abnormal import print_sessions
 from usertide.demo.funnel import print_funnel, shop_funnel
 from usertide.demo.simulator import GroundTruth, Simulation, SimulationConfig, Takeover
 from usertide.engine.core import KEYED_PREFIX
@@ -260,6 +262,9 @@ def _summary(
     _alerts(console, server, truth)
 
 
+SIGN_IN_DETECTORS = frozenset({"login_risk", "login_aftermath"})
+
+
 def _alerts(console: Console, server: BackgroundServer, truth: GroundTruth) -> None:
     service = server.service
     outbox = service.outbox
@@ -268,7 +273,9 @@ def _alerts(console: Console, server: BackgroundServer, truth: GroundTruth) -> N
         if not service.store.outbox_due(datetime.now(UTC) + timedelta(days=1), limit=1):
             break
         time.sleep(0.2)
-    alerts = service.store.alerts(limit=1000)
+    everything = service.store.alerts(limit=10_000)
+    alerts = [a for a in everything if a.detector in SIGN_IN_DETECTORS]
+    others = Counter(a.detector for a in everything if a.detector not in SIGN_IN_DETECTORS)
 
     # A takeover counts as caught when its account was alerted on from its first failed
     # attempt up to the sign-in itself (an alert on the brute force before the sign-in
@@ -315,10 +322,13 @@ def _alerts(console: Console, server: BackgroundServer, truth: GroundTruth) -> N
             f"  [dim]to[/dim] {escape(str(message['To']))}  [dim]subject[/dim] "
             f"{escape(str(message['Subject']).strip())}"
         )
-    console.print(
-        f"[dim]{len(truth.bot_anonymous_ids)} scraper visits were planted; bot "
-        "detection arrives with the next release.[/dim]"
-    )
+    if others:
+        console.print(
+            "other alerts: "
+            + ", ".join(f"{n} {detector.replace('_', ' ')}" for detector, n in others.items())
+            + " ([dim]GET /v1/alerts, the dashboard's alerts and sessions pages[/dim])"
+        )
+    print_sessions(console, server.service, truth.bot_anonymous_ids)
 
 
 def _hist_p99(histogram: Any) -> float:
