@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livesupport import ADMIN_KEY, WRITE_KEY, make_settings
+from sessiontraffic import traffic
 from usertide.server import BackgroundServer
 from usertide.web import ingest, registry, stream
 
@@ -71,6 +72,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServe
     )
     srv = BackgroundServer(settings_)
     srv.start()
+    # A session model in force, so the prediction endpoints are fuzzed past "no model yet"
+    # (the conversion model stays untrained: its documented 503 is fuzzed too).
+    events = traffic(humans=300, bots=3)
+    for i in range(0, len(events), 500):
+        batch = {"batch": events[i : i + 500]}
+        assert httpx.post(f"{srv.url}/v1/batch", json=batch, auth=(WRITE_KEY, "")).is_success
+    assert srv.service.runtime.wait_for(srv.service.committer.last_offset)
+    srv.service.runtime.checkpoint()
+    srv.service.session_trainer.train_once()
     yield srv
     srv.stop()
     assert srv.service.runtime.error is None
@@ -139,4 +149,6 @@ def test_openapi_operations_never_5xx(case: Any, server: BackgroundServer) -> No
         # fuzzed (test_stream.py checks how `timeout` itself is validated).
         case.query = {**(case.query or {}), "timeout": "0.05"}
     response = case.call(base_url=server.url, headers=headers)
-    assert response.status_code < 500, response.text
+    # a model that is not trained yet is a documented, retryable 503, not a failure
+    untrained = response.status_code == 503 and "model_unavailable" in response.text
+    assert response.status_code < 500 or untrained, response.text
