@@ -48,3 +48,40 @@ def chromium(args: Sequence[str] = BASE_ARGS) -> Iterator[Any]:
         browser.close()
     finally:
         pw.stop()
+
+
+class BrowserTab:
+    """A browser context and page signed in as an admin when asked; dialogs and script
+    errors are recorded (the dashboard's browser tests share it)."""
+
+    def __init__(self, browser: Any, base: str, admin_key: str, timeout_ms: int) -> None:
+        self.base = base
+        self.admin_key = admin_key
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(timeout_ms)
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("dialog", self._dialog)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        # The browser logs every 4xx answer a test provokes (401 after signing out, 404
+        # from endpoints not built yet); anything else, CSP refusals included, counts.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(message.text)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def sign_in(self, path: str = "/dashboard/") -> None:
+        self.goto(path)
+        assert "/dashboard/login" in self.page.url
+        self.page.fill("#key", self.admin_key)
+        self.page.click("#signin")
+        self.page.wait_for_url(lambda url: "/dashboard/login" not in url)

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from browsersupport import chromium
+from browsersupport import BrowserTab, chromium
 from livesupport import ADMIN_KEY, WRITE_KEY, make_settings
 from usertide.alerts.model import Alert
 from usertide.events.reason import Reason
@@ -144,36 +144,9 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-class Tab:
-    """A browser context and page; dialogs and script errors are recorded."""
-
+class Tab(BrowserTab):
     def __init__(self, browser: Any, base: str) -> None:
-        self.base = base
-        self.context = browser.new_context()
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(TIMEOUT_MS)
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("dialog", self._dialog)
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on("console", self._console)
-
-    def _console(self, message: Any) -> None:
-        # 4xx answers are logged as "Failed to load resource"; anything else (a CSP
-        # refusal among them) counts.
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
-            self.errors.append(message.text)
-
-    def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def sign_in(self, path: str) -> None:
-        self.page.goto(self.base + path)
-        assert "/dashboard/login" in self.page.url
-        self.page.fill("#key", ADMIN_KEY)
-        self.page.click("#signin")
-        self.page.wait_for_url(lambda url: "/dashboard/login" not in url)
+        super().__init__(browser, base, ADMIN_KEY, TIMEOUT_MS)
 
     def wait_text(self, selector: str, expected: str, timeout_ms: int = TIMEOUT_MS) -> None:
         from playwright.sync_api import expect
