@@ -47,6 +47,18 @@ def _about(alert: Alert) -> str | None:
     return _ABOUT.get(alert.detector)
 
 
+def _why_lines(alert: Alert, evidence_url: str) -> list[str]:
+    """The end of an admin e-mail's text: the reasons and the evidence link."""
+    reasons = [f"  - {one_line(r.message, 300)}" for r in alert.reasons]
+    return ["", "Why:", *reasons, "", f"Evidence: {evidence_url}"]
+
+
+def _why_html(alert: Alert, evidence_url: str) -> str:
+    items = "".join(f"<li>{html.escape(r.message)}</li>" for r in alert.reasons)
+    link = html.escape(evidence_url, quote=True)
+    return f'<p>Why:</p><ul>{items}</ul><p><a href="{link}">Evidence</a></p>'
+
+
 def behaviour_alert(alert: Alert, app: str, evidence_url: str, about: str) -> Message:
     """A session or traffic alert: what, when, for whom, and the reasons."""
     headline = alert.reasons[0].message if alert.reasons else about.lower()
@@ -54,19 +66,13 @@ def behaviour_alert(alert: Alert, app: str, evidence_url: str, about: str) -> Me
     lines = [
         f"{about} ({alert.level}, score {alert.score:.2f}): {one_line(alert.user_id)}",
         f"When: {_when(alert)}",
-        "",
-        "Why:",
-        *(f"  - {one_line(r.message, 300)}" for r in alert.reasons),
-        "",
-        f"Evidence: {evidence_url}",
+        *_why_lines(alert, evidence_url),
     ]
-    items = "".join(f"<li>{html.escape(r.message)}</li>" for r in alert.reasons)
     body = (
         f"<p><strong>{html.escape(about)}</strong> ({html.escape(alert.level)}, score "
         f"{alert.score:.2f}): <code>{html.escape(alert.user_id)}</code></p>"
         f"<p>When: {html.escape(_when(alert))}</p>"
-        f"<p>Why:</p><ul>{items}</ul>"
-        f'<p><a href="{html.escape(evidence_url, quote=True)}">Evidence</a></p>'
+        f"{_why_html(alert, evidence_url)}"
     )
     return Message(subject, "\n".join(lines), body)
 
@@ -87,13 +93,8 @@ def admin_alert(alert: Alert, app: str, evidence_url: str) -> Message:
         f"network {one_line(alert.data.get('network') or '?')})",
         f"Device: {one_line(alert.data.get('device') or '?')}",
         f"Suggested action: {alert.data.get('action', '?')}",
-        "",
-        "Why:",
-        *(f"  - {one_line(r.message, 300)}" for r in alert.reasons),
-        "",
-        f"Evidence: {evidence_url}",
+        *_why_lines(alert, evidence_url),
     ]
-    items = "".join(f"<li>{html.escape(r.message)}</li>" for r in alert.reasons)
     body = (
         f"<p><strong>{html.escape(alert.level.capitalize())}-risk sign-in</strong> "
         f"(score {alert.score:.2f}) for user <code>{html.escape(alert.user_id)}</code></p>"
@@ -102,8 +103,7 @@ def admin_alert(alert: Alert, app: str, evidence_url: str) -> Message:
         f"network {html.escape(str(alert.data.get('network')))})<br>"
         f"Device: {html.escape(str(alert.data.get('device')))}<br>"
         f"Suggested action: {html.escape(str(alert.data.get('action')))}</p>"
-        f"<p>Why:</p><ul>{items}</ul>"
-        f'<p><a href="{html.escape(evidence_url, quote=True)}">Evidence</a></p>'
+        f"{_why_html(alert, evidence_url)}"
     )
     return Message(subject, "\n".join(lines), body)
 

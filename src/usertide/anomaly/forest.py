@@ -16,15 +16,14 @@ stored model is data, never code.
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from usertide.models import arrays
 
 FORMAT_VERSION = 1
 # The single-row scorer nests one parenthesised expression per tree level and CPython's
@@ -306,38 +305,25 @@ class CompiledForest:
             "offset": self.offset,
             "feature_names": None if self.feature_names is None else list(self.feature_names),
         }
-        buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer,
-            header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-            feature=self.feature.astype(np.int32),
-            threshold=self.threshold,
-            left=self.left.astype(np.int32),
-            right=self.right.astype(np.int32),
-            value=self.value,
-            roots=self.roots,
+        return arrays.write(
+            header,
+            {
+                "feature": self.feature.astype(np.int32),
+                "threshold": self.threshold,
+                "left": self.left.astype(np.int32),
+                "right": self.right.astype(np.int32),
+                "value": self.value,
+                "roots": self.roots,
+            },
         )
-        return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CompiledForest:
         """Load what ``to_bytes`` wrote; ``ValueError`` on anything else."""
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                if not isinstance(archive, np.lib.npyio.NpzFile):
-                    raise ValueError("not an .npz archive")
-                if sorted(archive.files) != sorted(("header", *_ARRAYS)):
-                    raise ValueError(f"unexpected arrays {archive.files}")
-                arrays = {name: archive[name] for name in archive.files}
-            header = json.loads(arrays.pop("header").astype(np.uint8).tobytes())
-        except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-            raise ValueError(f"not a stored forest: {e}") from e
-        if not isinstance(header, dict) or header.get("version") != FORMAT_VERSION:
+        kinds = {name: "f" if name in ("threshold", "value") else "i" for name in _ARRAYS}
+        header, stored = arrays.read(data, kinds, "a stored forest")
+        if header.get("version") != FORMAT_VERSION:
             raise ValueError("unsupported stored forest version")
-        kinds = {"threshold": "f", "value": "f"}
-        for name, array in arrays.items():
-            if array.dtype.kind != kinds.get(name, "i"):
-                raise ValueError(f"array {name} has dtype {array.dtype}")
         names = header.get("feature_names")
         if names is not None and not (
             isinstance(names, list) and all(isinstance(n, str) for n in names)
@@ -347,7 +333,7 @@ class CompiledForest:
         if not isinstance(offset, float | int) or isinstance(offset, bool):
             raise ValueError("offset must be a number")
         return cls(
-            **arrays,
+            **stored,
             n_features=_header_int(header, "n_features"),
             max_samples=_header_int(header, "max_samples"),
             offset=float(offset),

@@ -51,9 +51,6 @@ then takes about a second instead of 15-35 s and 0.5 GB (measured at height 15).
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -62,6 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from usertide.anomaly.base import AnomalyModel, Detector, Matrix
+from usertide.models import arrays
 
 FORMAT_VERSION = 1
 # The single-row scorer nests one parenthesised expression per tree level (CPython's
@@ -322,43 +320,31 @@ class HalfSpaceModel(AnomalyModel):
             "height": self.height,
             "window_size": self.window_size,
         }
-        buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer,
-            header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-            low=self.low,
-            scale=self.scale,
-            feature=self.feature.astype(np.int32),
-            threshold=self.threshold,
-            mass=self.mass.astype(np.int32),
-            left=self.left.astype(np.int32),
-            roots=self.roots,
+        return arrays.write(
+            header,
+            {
+                "low": self.low,
+                "scale": self.scale,
+                "feature": self.feature.astype(np.int32),
+                "threshold": self.threshold,
+                "mass": self.mass.astype(np.int32),
+                "left": self.left.astype(np.int32),
+                "roots": self.roots,
+            },
         )
-        return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> HalfSpaceModel:
         """Load what ``to_bytes`` wrote; ``ValueError`` on anything else."""
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                if not isinstance(archive, np.lib.npyio.NpzFile):
-                    raise ValueError("not an .npz archive")
-                if sorted(archive.files) != sorted(("header", *_ARRAYS)):
-                    raise ValueError(f"unexpected arrays {archive.files}")
-                arrays = {name: archive[name] for name in archive.files}
-            header = json.loads(arrays.pop("header").astype(np.uint8).tobytes())
-        except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-            raise ValueError(f"not stored half-space trees: {e}") from e
-        if not isinstance(header, dict) or header.get("version") != FORMAT_VERSION:
+        floats = {"low", "scale", "threshold"}
+        kinds = {name: "f" if name in floats else "i" for name in _ARRAYS}
+        header, stored = arrays.read(data, kinds, "stored half-space trees")
+        if header.get("version") != FORMAT_VERSION:
             raise ValueError("unsupported stored half-space trees version")
         if header.get("kind") != cls.kind:
             raise ValueError(f"stored model is not of kind {cls.kind!r}")
-        floats = {"low", "scale", "threshold"}
-        for name, array in arrays.items():
-            if array.dtype.kind != ("f" if name in floats else "i"):
-                raise ValueError(f"array {name} has dtype {array.dtype}")
         return cls(
-            **arrays,
+            **stored,
             height=_header_int(header, "height"),
             window_size=_header_int(header, "window_size"),
         )

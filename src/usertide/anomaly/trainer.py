@@ -32,6 +32,7 @@ from usertide.anomaly.session import (
 from usertide.engine.core import model_event
 from usertide.events import Event
 from usertide.models.registry import ModelRegistry
+from usertide.models.schedule import Schedule
 from usertide.processors.features import FEATURES
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,7 @@ class SessionTrainer:
         self.max_rows = max_rows
         # Appends the event that activates a new version (unset: active at once).
         self.announce: Callable[[Event], object] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.schedule = Schedule("session model", interval, self.train_once, (NotEnoughData,))
         self._training = threading.Lock()
 
     def load(self, version: int) -> SessionModel | None:
@@ -149,26 +149,11 @@ class SessionTrainer:
         self.registry.put(BASIC_MODEL, model.to_bytes(), meta, version=version)
 
     def start(self) -> None:
-        if self.interval <= 0:
-            return
-        self._thread = threading.Thread(
-            target=self._run, name="usertide-session-trainer", daemon=True
-        )
-        self._thread.start()
+        """Retrain every ``interval`` seconds (0: only when asked)."""
+        self.schedule.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.train_once()
-            except NotEnoughData as exc:
-                log.info("session model not trained: %s", exc)
-            except Exception:
-                log.exception("session model training failed")
+        self.schedule.stop()
 
 
 def fit_session_model(

@@ -11,16 +11,23 @@ probability as ``predict_proba`` (checked to 1e-9 in the tests).
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from usertide.models import arrays
+
 FORMAT = "usertide-boosted-1"
 _ARRAYS = ("feature", "threshold", "missing_left", "left", "right", "leaf", "value", "roots")
+_KINDS = {
+    name: "f"
+    if name in ("threshold", "value")
+    else "b"
+    if name in ("missing_left", "leaf")
+    else "i"
+    for name in _ARRAYS
+}
 Floats = npt.NDArray[np.float64]
 
 
@@ -108,24 +115,18 @@ class BoostedTrees:
         return p
 
     def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
         header = {"format": FORMAT, "baseline": self.baseline, "n_features": self.n_features}
-        arrays = {name: getattr(self, name) for name in _ARRAYS}
-        np.savez(
-            buffer, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays
-        )
-        return buffer.getvalue()
+        return arrays.write(header, {name: getattr(self, name) for name in _ARRAYS})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BoostedTrees:
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                if set(archive.files) != {"header", *_ARRAYS}:
-                    raise ValueError(f"unexpected arrays {archive.files}")
-                header = json.loads(archive["header"].tobytes())
-                arrays = {name: archive[name] for name in _ARRAYS}
-        except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, KeyError) as exc:
-            raise ValueError(f"not a stored boosted model: {exc}") from exc
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
+        header, stored = arrays.read(data, _KINDS, "a stored boosted model")
+        baseline, n_features = header.get("baseline"), header.get("n_features")
+        if (
+            header.get("format") != FORMAT
+            or not isinstance(baseline, float | int)
+            or not isinstance(n_features, int)
+            or isinstance(n_features, bool)
+        ):
             raise ValueError("not a stored boosted model")
-        return cls(arrays, float(header["baseline"]), int(header["n_features"]))
+        return cls(stored, float(baseline), n_features)

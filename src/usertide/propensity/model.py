@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 from usertide.engine.core import model_event
 from usertide.events import Event
 from usertide.models.registry import ModelRegistry
+from usertide.models.schedule import Schedule
 from usertide.propensity.boosted import BoostedTrees
 from usertide.propensity.tracker import INPUTS
 
@@ -94,8 +95,9 @@ class ConversionTrainer:
         self.models = models
         self.interval = interval
         self.announce: Callable[[Event], object] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.schedule = Schedule(
+            "conversion model", interval, self.train_once, (NotEnoughConversions,)
+        )
 
     def load(self, version: int) -> ConversionModel | None:
         stored = self.registry.get(MODEL_NAME, version)
@@ -145,24 +147,11 @@ class ConversionTrainer:
         return model
 
     def start(self) -> None:
-        if self.interval <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name="usertide-conversion", daemon=True)
-        self._thread.start()
+        """Retrain every ``interval`` seconds (0: only when asked)."""
+        self.schedule.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.train_once()
-            except NotEnoughConversions as exc:
-                log.info("conversion model not trained: %s", exc)
-            except Exception:
-                log.exception("conversion model training failed")
+        self.schedule.stop()
 
 
 def _iso(t: float) -> str:

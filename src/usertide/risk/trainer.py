@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -11,6 +10,7 @@ import msgspec
 
 from usertide.engine.core import model_event
 from usertide.events import Event
+from usertide.models.schedule import Schedule
 from usertide.risk.detector import LoginRisk
 from usertide.risk.features import LoginFeatures, login_features
 from usertide.risk.population import Population, train_population
@@ -38,8 +38,7 @@ class PopulationTrainer:
         # engine switches there, also in a replay); unset, a new version is active at once.
         self.announce: Callable[[Event], object] | None = None
         self._trained: dict[int, Population] = {}  # versions not yet activated
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.schedule = Schedule("population", interval, self.train_once)
 
     def logins(self) -> Iterator[LoginFeatures]:
         seen = 0
@@ -105,19 +104,7 @@ class PopulationTrainer:
 
     def start(self) -> None:
         """Retrain every ``interval`` seconds (0: only when asked)."""
-        if self.interval <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name="usertide-trainer", daemon=True)
-        self._thread.start()
+        self.schedule.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.train_once()
-            except Exception:
-                log.exception("population training failed")
+        self.schedule.stop()

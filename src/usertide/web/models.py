@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,9 +30,9 @@ from usertide.store.base import ModelInfo
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
 from usertide.web.openapi import admin, errors, param, response
+from usertide.web.params import json_object
 
 MAX_BODY = 1024
-_decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 
 def _in_force(service: Service) -> dict[str, int]:
@@ -101,13 +100,7 @@ async def activate_model(request: Request) -> Response:
     service = require_admin(request)
     name = request.path_params["name"]
     _known(service, name)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
-    try:
-        version = _decode(body).get("version")
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body must be a JSON object: {exc}") from exc
+    version = (await json_object(request, MAX_BODY)).get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ApiError(400, "invalid_field", "'version' must be a stored version number (≥ 1)")
     exists = await run_in_threadpool(service.registry.exists, name, version)

@@ -1,7 +1,11 @@
-"""Query parameters shared by the API's handlers, validated with a 400 naming them."""
+"""Request parameters and bodies shared by the API's handlers, validated with a 4xx
+naming the problem."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 from starlette.requests import Request
 
 from usertide.web.errors import ApiError
@@ -23,3 +27,17 @@ def whole_number(request: Request, name: str, default: int, lo: int, hi: int) ->
             400, "invalid_parameter", f"'{name}' must be a whole number from {lo} to {hi}"
         )
     return value
+
+
+_decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+async def json_object(request: Request, limit: int) -> dict[str, Any]:
+    """The request body as a JSON object of at most ``limit`` bytes."""
+    body = await request.body()
+    if len(body) > limit:
+        raise ApiError(413, "payload_too_large", f"the body is over {limit} bytes")
+    try:
+        return _decode_object(body)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body must be a JSON object: {exc}") from exc

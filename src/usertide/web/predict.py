@@ -32,10 +32,10 @@ from usertide.service import Service
 from usertide.web.auth import require_admin
 from usertide.web.errors import ApiError, json_response
 from usertide.web.openapi import errors, response
+from usertide.web.params import json_object
 
 PATHS = ("/predict_behavior", "/v1/predict/behavior")
 MAX_BODY = 16_384
-_decode = msgspec.json.Decoder(dict[str, Any]).decode
 _encode = msgspec.json.Encoder().encode
 _NORMAL = _encode({"behavior_prediction": "Normal"})
 _ANOMALY = _encode({"behavior_prediction": "Anomaly"})
@@ -77,13 +77,7 @@ def _model(service: Service) -> SessionModel:
 
 
 async def _features(request: Request, strict: bool) -> dict[str, float]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
-    try:
-        given = _decode(body)
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body must be a JSON object: {exc}") from exc
+    given = await json_object(request, MAX_BODY)
     values: dict[str, float] = {}
     for name, value in given.items():
         if name not in _KNOWN:
@@ -143,13 +137,7 @@ async def predict_behavior_v1(request: Request) -> Response:
 async def predict_conversion(request: Request) -> Response:
     """A user's or visitor's current session (from the engine), or given inputs."""
     service = require_admin(request)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
-    try:
-        given = _decode(body)
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body must be a JSON object: {exc}") from exc
+    given = await json_object(request, MAX_BODY)
     model = service.conversion_trainer.models.current
     if model is None:
         raise ApiError(
