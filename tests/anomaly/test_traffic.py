@@ -411,6 +411,35 @@ def test_a_quiet_series_keeps_a_small_state() -> None:
     assert len(msgspec.msgpack.encode(state)) < 120
 
 
+def test_a_quiet_series_sleeps_wakes_when_busy_and_then_alerts() -> None:
+    config = TrafficConfig(dimensions=("event",))
+    driver = Driver(config)
+    driver.feed(every(1, range(0, 600, 7), lambda at, i: track("export", at)))  # 1 in 7 min
+    state = driver.state("traffic_event", "export")
+    assert state.asleep and state.recent == [] and state.season == []
+    view = driver.view("traffic_event", "export")
+    assert view["asleep"] and 0.05 < view["rate_per_minute"] < 0.3
+    assert len(msgspec.msgpack.encode(state)) < 60
+    # 30 a minute from 10:00: awake within the first minute, then counting minutes again.
+    driver.feed(every(30, range(600, 602), lambda at, i: track("export", at)))
+    assert not state.asleep and state.age >= 600
+    assert driver.feed(every(30, range(602, 700), lambda at, i: track("export", at))) == []
+    spike = driver.feed(every(300, range(700, 701), lambda at, i: track("export", at)))
+    spike += driver.feed(every(30, range(701, 703), lambda at, i: track("export", at)))
+    assert series(spike) == [("traffic:export", "traffic_spike", "11:40")]
+
+
+def test_series_with_a_profile_or_an_episode_do_not_sleep() -> None:
+    # Busy for two hours (a profile is learned), then one event in 20 minutes for hours.
+    driver = Driver(TrafficConfig(dimensions=("event",)))
+    driver.feed(every(30, range(120), lambda at, i: track("search", at)))
+    driver.feed(every(1, range(120, 600, 20), lambda at, i: track("search", at)))
+    state = driver.state("traffic_event", "search")
+    assert state.season and not state.asleep
+    with pytest.raises(ValueError, match="sleep_below"):
+        TrafficConfig(sleep_below=2.0, wake_at=1.0)
+
+
 def test_a_long_silence_keeps_the_state_small() -> None:
     driver = Driver(TrafficConfig(dimensions=("event",)))
     driver.feed(every(30, range(300), lambda at, i: track("click", at)))
@@ -537,7 +566,46 @@ def test_view_shows_the_open_minute_and_its_expectation() -> None:
         "ahead": 0,
         "episode": None,
         "seasonal_hours_learned": 1,  # 00:00-00:59, seen whole
+        "asleep": False,
+        "rate_per_minute": None,
     }
     assert isinstance(TrafficRate().initial(), SeriesState)
     assert PathTraffic().merge(SeriesState(count=3), SeriesState()).count == 3
     assert SourceTraffic.dimension == "source"
+
+
+def test_recording_quiet_series_without_scoring_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The quiet path (``TrafficRate._quiet``) is an optimisation only: with it off,
+    every series ends in the same state with the same detections. The stream mixes busy
+    series with a spike and a silence, rare pages and rare events, silences of hours and
+    of more than a day, and series that turn busy and quiet again."""
+    rng = np.random.default_rng(5)
+    events = eventful()
+    rare = [
+        page(float(at), "SE", path=f"/item/{rng.integers(40)}", id=f"rare{i}")
+        for i, at in enumerate(np.sort(rng.uniform(0, 5 * 3600, 400)))
+    ]
+    burst = [  # a series that wakes up for two hours, sleeps for a day and comes back
+        track("signup", at)
+        for at in (
+            *(float(t) for t in np.arange(7200, 14_400, 4.0)),
+            *(float(t) for t in np.sort(rng.uniform(14_400, 18_000, 30))),
+            *(float(t) for t in np.arange(110_000, 113_600, 3.0)),
+        )
+    ]
+    stream = sorted([*events, *rare, *burst], key=lambda e: e.timestamp)
+
+    def run() -> tuple[Any, Any]:
+        driver = Driver()
+        detections = driver.feed(stream)
+        states = {k: msgspec.structs.asdict(s.slots[k[0]]) for k, s in driver.states.items()}
+        return msgspec.to_builtins(detections), states
+
+    fast = run()
+    monkeypatch.setattr(TrafficRate, "quiet_path", False)
+    full = run()
+    assert fast[0] == full[0] and len(full[0]) >= 2
+    assert fast[1] == full[1]
+    assert any(s["season"] for s in full[1].values())  # a profile was learned somewhere

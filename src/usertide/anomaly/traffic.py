@@ -64,6 +64,14 @@ class TrafficConfig(msgspec.Struct, kw_only=True, frozen=True):
     season_min: int = 1  # seasons an hour slot must have seen before it is used
     max_ratio: float = 4.0  # bound of the seasonal adjustment (either way)
     max_value_length: int = 200  # longer paths and hosts are cut
+    # A series whose recent minutes average under ``sleep_below`` events (and which has
+    # no seasonal profile and no open episode) drops its minutes and only keeps a decayed
+    # count over ``wake_seconds``; from ``wake_at`` events a minute it counts minutes
+    # again. 0 keeps every series counting minutes.
+    sleep_below: float = 0.5
+    sleep_after_minutes: int = 10  # closed minutes of history before a series may sleep
+    wake_at: float = 1.0
+    wake_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         unknown = set(self.dimensions) - set(DIMENSIONS)
@@ -77,6 +85,10 @@ class TrafficConfig(msgspec.Struct, kw_only=True, frozen=True):
             raise ValueError("need 0 < z_threshold <= medium_z <= high_z")
         if self.season_hours < 1 or not 0 < self.season_alpha <= 1 or self.max_ratio < 1:
             raise ValueError("need season_hours >= 1, 0 < season_alpha <= 1, max_ratio >= 1")
+        if not 0 <= self.sleep_below < self.wake_at <= self.min_expected / 2:
+            raise ValueError("need 0 <= sleep_below < wake_at <= min_expected / 2")
+        if self.wake_seconds < 60 or self.sleep_after_minutes < 1:
+            raise ValueError("need wake_seconds >= 60 and sleep_after_minutes >= 1")
 
 
 class SeriesState(msgspec.Struct, array_like=True):
@@ -98,6 +110,11 @@ class SeriesState(msgspec.Struct, array_like=True):
     hour_minutes: int = 0
     season: list[float] = msgspec.field(default_factory=list)  # mean a minute, per slot
     seen: list[int] = msgspec.field(default_factory=list)  # seasons learned, per slot
+    # Asleep (a quiet series): no minutes, ``recent`` empty; ``minute`` is the minute it
+    # fell asleep in, ``rate`` the count decayed over ``wake_seconds`` to ``rate_at``.
+    asleep: bool = False
+    rate: float = 0.0
+    rate_at: float = 0.0
 
 
 class Baseline(NamedTuple):
@@ -122,13 +139,18 @@ def event_name(event: Event) -> str | None:
     return _TYPE_NAMES.get(event.type)
 
 
-def _facts(event: Event) -> tuple[str | None, float, int]:
-    """The event's name, time and minute, memoized on the event for the other processors
-    (as ``encode_event`` memoizes its bytes: outside the serialized fields)."""
-    facts: tuple[str | None, float, int] | None = event.__dict__.get(_MEMO)
+Facts = tuple[str | None, float, int, float]
+
+
+def _facts(event: Event) -> Facts:
+    """The event's name, time, minute and receipt time, memoized on the event for the
+    other processors (as ``encode_event`` memoizes its bytes: outside the serialized
+    fields)."""
+    facts: Facts | None = event.__dict__.get(_MEMO)
     if facts is None:
         t = event.timestamp.timestamp()
-        facts = event.__dict__[_MEMO] = (event_name(event), t, int(t // 60))
+        received = event.received_at.timestamp()
+        facts = event.__dict__[_MEMO] = (event_name(event), t, int(t // 60), received)
     return facts
 
 
@@ -153,6 +175,7 @@ class TrafficRate(Processor[SeriesState]):
     dimension: ClassVar[str] = "event"
     state_type: ClassVar[type[msgspec.Struct]] = SeriesState
     key_kind: ClassVar[str] = "traffic"
+    quiet_path: ClassVar[bool] = True  # off only in the test that it changes nothing
 
     def __init__(self, config: TrafficConfig | None = None) -> None:
         self.config = config or TrafficConfig()
@@ -176,7 +199,9 @@ class TrafficRate(Processor[SeriesState]):
         return into  # series are not per user: never merged
 
     def process(self, event: Event, state: SeriesState, user: UserState) -> Sequence[Output]:
-        _, t, m = event.__dict__.get(_MEMO) or _facts(event)
+        _, t, m, received = event.__dict__.get(_MEMO) or _facts(event)
+        if state.asleep:
+            return self._doze(state, t, m, received)
         minute = state.minute
         if m == minute:
             state.count += 1
@@ -184,23 +209,31 @@ class TrafficRate(Processor[SeriesState]):
         if m == minute + 1 and t < m * 60 + self._grace:
             state.next_count += 1
             return ()
-        return self._advance(event, state, t, m)
+        return self._advance(event, state, t, m, received)
 
     # -- closing minutes ---------------------------------------------------------------
-    def _advance(self, event: Event, state: SeriesState, t: float, m: int) -> list[Output]:
+    def _advance(
+        self, event: Event, state: SeriesState, t: float, m: int, received: float
+    ) -> Sequence[Output]:
         if m < state.minute:
             state.late += 1
-            return []
-        if t > event.received_at.timestamp() + self.config.max_ahead_seconds:
+            return ()
+        if t > received + self.config.max_ahead_seconds:
             state.ahead += 1  # a wrong clock must not close hours of minutes at once
-            return []
+            return ()
         if state.minute < 0:
             state.minute, state.count = m, 1
-            return []
-        self._fit(state)
+            return ()
+        if len(state.recent) > self.config.window_minutes:
+            self._fit(state)
         # Every minute that ended ``grace`` before this event closes: [first, watermark).
         watermark = int((t - self._grace) // 60)
         first = state.minute
+        if self.quiet_path and self._quiet(state, watermark - first):
+            self._record(state, first, watermark)
+            self._open(state, t, m, watermark)
+            self._maybe_sleep(state, t)
+            return ()
         out: list[Output] = []
         # The (at most two) open minutes, then empty ones; a run of empty minutes is
         # scored as one stretch, so a silence weighs by its length.
@@ -216,13 +249,112 @@ class TrafficRate(Processor[SeriesState]):
         zeros += max(watermark - first - 2, 0)
         if zeros:
             self._close_zeros(event, state, zeros_from, zeros, out)
-        carried = state.next_count if watermark == first + 1 else 0
+        self._open(state, t, m, watermark)
+        self._maybe_sleep(state, t)
+        return out
+
+    # -- sleeping ----------------------------------------------------------------------
+    def _maybe_sleep(self, state: SeriesState, t: float) -> None:
+        """Fall asleep when the recent minutes are far too few to ever be scored.
+
+        Most series of a site are quiet (a page, a referrer, a country with an event now
+        and then): counting their minutes costs as much as a busy series' and can never
+        alert (``min_expected``). Asleep, a series costs one decayed count per event and
+        a few bytes. Only series without a seasonal profile sleep (a profile is learned
+        from busy hours, and a series busy by day keeps its minutes through the night)."""
+        c = self.config
+        size = len(state.recent)
+        if (
+            state.episode
+            or state.season
+            or size < c.sleep_after_minutes
+            or state.total + state.count + state.next_count >= c.sleep_below * size
+        ):
+            return
+        # The decayed count of a steady rate r a minute settles at r x wake_seconds / 60.
+        per_minute = (state.total + state.count + state.next_count) / size
+        state.rate, state.rate_at = per_minute * c.wake_seconds / 60.0, t
+        state.asleep = True
+        state.recent, state.pos, state.total = [], 0, 0
+        state.count = state.next_count = 0
+        state.hour, state.hour_total, state.hour_minutes = -1, 0.0, 0
+
+    def _doze(self, state: SeriesState, t: float, m: int, received: float) -> Sequence[Output]:
+        """An event of a sleeping series: count it, and wake the series when it got busy."""
+        c = self.config
+        if t > received + c.max_ahead_seconds:
+            state.ahead += 1
+            return ()
+        elapsed = t - state.rate_at
+        if elapsed > 0:
+            state.rate = state.rate * math.exp(-elapsed / c.wake_seconds) + 1.0
+            state.rate_at = t
+        else:  # earlier than the latest: no decay back in time
+            state.rate += 1.0
+        if state.rate * 60.0 < c.wake_at * c.wake_seconds:
+            return ()
+        # Awake: minutes again from this one, its age going on, after a window of
+        # minutes at the waking rate (rounded up: what the ring of a series this quiet
+        # held, near enough, and enough to stay awake while its real minutes come in).
+        window, seed = c.window_minutes, math.ceil(c.wake_at)
+        state.age = min(state.age + max(m - state.minute, 0), MAX_AGE)
+        state.asleep, state.rate, state.rate_at = False, 0.0, 0.0
+        state.recent, state.pos, state.total = [seed] * window, 0, seed * window
+        state.minute, state.count, state.next_count = m, 1, 0
+        return ()
+
+    def _open(self, state: SeriesState, t: float, m: int, watermark: int) -> None:
+        """``watermark`` is the oldest open minute now; the event counts in its minute."""
+        carried = state.next_count if watermark == state.minute + 1 else 0
         state.minute, state.count, state.next_count = watermark, carried, 0
         if m == watermark:
             state.count += 1
         else:
             state.next_count += 1
-        return out
+
+    def _quiet(self, state: SeriesState, span: int) -> bool:
+        """Whether closing the next ``span`` minutes cannot score any of them (so none is
+        anomalous and no episode is open to end): then they are only recorded.
+
+        Exact, not a heuristic: ``_score`` returns ``None`` while the series is warming
+        up, and while its level (at most twice the window's mean) is under
+        ``min_expected``; closing minutes adds at most the open counts to the total and
+        never shrinks the window. Nearly every series of a site is quiet (a page, a
+        country, a referrer with a few events a minute), and recording is a third of the
+        cost of scoring."""
+        if state.episode:
+            return False
+        c = self.config
+        if state.age + span <= c.warmup_minutes:
+            return True
+        size = len(state.recent)
+        return size > 0 and 2 * (state.total + state.count + state.next_count) < (
+            c.min_expected * size
+        )
+
+    def _record(self, state: SeriesState, first: int, watermark: int) -> None:
+        """Close [first, watermark) as ``_advance`` does, without scoring (quiet)."""
+        window = self.config.window_minutes
+        zeros_from, zeros = first, 0
+        for i, n in enumerate((state.count, state.next_count)[: watermark - first]):
+            if n == 0:
+                zeros += 1
+                continue
+            if zeros:
+                self._record_zeros(state, zeros_from, zeros)
+            _push(state, n, window)
+            self._season_add(state, first + i, float(n))
+            state.age = min(state.age + 1, MAX_AGE)
+            zeros_from, zeros = first + i + 1, 0
+        zeros += max(watermark - first - 2, 0)
+        if zeros:
+            self._record_zeros(state, zeros_from, zeros)
+
+    def _record_zeros(self, state: SeriesState, start: int, g: int) -> None:
+        window = self.config.window_minutes
+        _push_zeros(state, min(g, window), window)
+        self._season_zeros(state, start, g)
+        state.age = min(state.age + g, MAX_AGE)
 
     def _close_minute(
         self, event: Event, state: SeriesState, minute: int, n: int, out: list[Output]
@@ -243,16 +375,13 @@ class TrafficRate(Processor[SeriesState]):
     def _close_zeros(
         self, event: Event, state: SeriesState, start: int, g: int, out: list[Output]
     ) -> None:
-        window = self.config.window_minutes
-        span = min(g, window)  # a longer silence scores as one window of it
+        span = min(g, self.config.window_minutes)  # a longer silence scores as one window
         verdict = self._score(state, start, span, 0)
         if verdict is not None:
             self._episode(event, state, verdict, start, g, out)
         else:
             self._calm(state, g)
-        _push_zeros(state, span, window)
-        self._season_zeros(state, start, g)
-        state.age = min(state.age + g, MAX_AGE)
+        self._record_zeros(state, start, g)
 
     def _fit(self, state: SeriesState) -> None:
         """A state from a checkpoint taken with another window fits this one."""
@@ -303,9 +432,14 @@ class TrafficRate(Processor[SeriesState]):
         and the profile's smooth curve disagree on which side of it they are."""
         recent = state.recent
         size = len(recent)
-        median = _median(sorted(recent))
+        ordered = sorted(recent)
+        median = _median(ordered)
         centre = _anscombe(median)
-        mad = _median(sorted([abs(2.0 * math.sqrt(x + 0.375) - centre) for x in recent]))
+        if ordered[-1] < _TABLE_SIZE:  # the same floats, looked up
+            deviations = [abs(_ANSCOMBE[x] - centre) for x in recent]
+        else:
+            deviations = [abs(2.0 * math.sqrt(x + 0.375) - centre) for x in recent]
+        mad = _median(sorted(deviations))
         level = median if median > 0 else state.total / size
         low, ratio, high = self._ratios(state, start + span / 2, start - size / 2)
         if observed is not None:
@@ -435,6 +569,11 @@ class TrafficRate(Processor[SeriesState]):
             hour = start // 60
             if hour != state.hour:
                 self._finish_hour(state)
+                if not state.season and hour < (end - 1) // 60:
+                    # No profile yet: a whole hour of zeros would teach it nothing, so
+                    # the run goes straight to its last hour (a quiet series' silences).
+                    hour = (end - 1) // 60
+                    start = hour * 60
                 state.hour, state.hour_total, state.hour_minutes = hour, 0.0, 0
             step = min(end, (hour + 1) * 60) - start
             state.hour_minutes += step
@@ -475,6 +614,10 @@ class TrafficRate(Processor[SeriesState]):
             "ahead": state.ahead,
             "episode": (None if state.episode == 0 else "spike" if state.episode > 0 else "drop"),
             "seasonal_hours_learned": sum(1 for s in state.seen if s >= self.config.season_min),
+            "asleep": state.asleep,
+            "rate_per_minute": (
+                round(state.rate * 60.0 / self.config.wake_seconds, 3) if state.asleep else None
+            ),
         }
 
 
@@ -592,6 +735,10 @@ def _anscombe(count: float) -> float:
     3 events a minute as for 3,000 (on the raw scale small counts' long right tail would
     pass any threshold too often)."""
     return 2.0 * math.sqrt(count + 0.375)
+
+
+_TABLE_SIZE = 4096
+_ANSCOMBE = tuple(2.0 * math.sqrt(x + 0.375) for x in range(_TABLE_SIZE))  # _anscombe(x)
 
 
 def _unanscombe(value: float) -> float:

@@ -110,7 +110,7 @@ class Engine:
         # What apply() walks for every event, looked up once.
         self._plan = [(p, p.name) for p in self.processors]
         self._keyed_plan = [
-            (p, keyed_key(p.name, ""), self._keyed_codecs[p.name]) for p in self.keyed
+            (p, p.name, keyed_key(p.name, ""), self._keyed_codecs[p.name]) for p in self.keyed
         ]
 
     # -- loading ---------------------------------------------------------------
@@ -143,14 +143,19 @@ class Engine:
         scratch: dict[str, Any] = {}
         outputs: list[Output] = []
         dirty = self.dirty
-        for keyed, prefix, codec in self._keyed_plan:
+        hot = self.hot
+        for keyed, name, prefix, codec in self._keyed_plan:
             sub_key = keyed.key(event)
             if sub_key is None:
                 continue
             key = prefix + sub_key
-            keyed_state = self._state(key, codec)
+            keyed_state = hot.get(key)  # _state's hot path, inline: four series an event
+            if keyed_state is None:
+                keyed_state = self._state(key, codec)
+            else:
+                hot.move_to_end(key)
             keyed_state.scratch = scratch
-            produced = keyed.process(event, keyed_state.slots[keyed.name], keyed_state)
+            produced = keyed.process(event, keyed_state.slots[name], keyed_state)
             if produced:
                 outputs.extend(produced)
             dirty.add(key)
