@@ -34,6 +34,7 @@ from benchmarks import (
     bench_queryable,
     bench_single,
     bench_stages,
+    bench_trees,
 )
 from benchmarks.common import ROOT, Context, Row, log, machine, make_tmp, remove_tmp
 
@@ -50,6 +51,7 @@ BENCHMARKS: list[ModuleType] = [
     bench_analytics,
     bench_queryable,
     bench_forest,
+    bench_trees,
     bench_predict,
     bench_bots,
     bench_detectors,

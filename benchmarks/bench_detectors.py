@@ -32,6 +32,7 @@ from usertide.cli import tune_gc
 from usertide.engine import Engine, Processor
 from usertide.engine.core import model_event
 from usertide.enrich import build_enrichers
+from usertide.evaluation.session_sim import Simulated
 from usertide.events import Event
 from usertide.processors.features import FEATURES
 from usertide.processors.session_record import SessionRecorder
@@ -46,7 +47,11 @@ RUNS = 3
 def _events(humans: int) -> list[Event]:
     from usertide.evaluation.session_sim import SessionSimConfig, simulate
 
-    simulated = simulate(SessionSimConfig(humans=humans))
+    return normalized(simulate(SessionSimConfig(humans=humans)))
+
+
+def normalized(simulated: Simulated) -> list[Event]:
+    """The simulator's events as the service would hold them: normalized and enriched."""
     request = CaptureRequest(endpoint="batch", received_at=datetime.now(UTC))
     enrichers = build_enrichers()
     out = []
@@ -73,13 +78,21 @@ def _engine(model: SessionModel | None, traffic: bool) -> Engine:
 
 def _trained(events: list[Event]) -> SessionModel:
     """The session model the service's trainer would fit on these sessions."""
+    _, X = session_features(events)
+    return fit_session_model(IsolationForestDetector(), X, version=1)
+
+
+def session_features(events: list[Event]) -> tuple[list[str], np.ndarray]:
+    """The session ids and final features of every session of ``events`` (the engine's
+    session records, as the trainer reads them from the store)."""
     engine = _engine(None, traffic=False)
     for event in events:
         engine.apply(event)
     detector = next(p for p in engine.processors if isinstance(p, SessionAnomaly))
     records = engine.take_commit(sessions=SessionRecorder({"anomaly": detector})).sessions
-    X = np.array([[r.features[n] for n in FEATURES] for r in records if r.features])
-    return fit_session_model(IsolationForestDetector(), X, version=1)
+    kept = [r for r in records if r.features]
+    X = np.array([[r.features[n] for n in FEATURES] for r in kept])
+    return [r.session_id for r in kept], X
 
 
 def _dense(events: list[Event], per_second: float) -> list[Event]:
