@@ -147,6 +147,8 @@ def test_label_on_app_is_learned_and_calendar_baseline_is_not(synthetic: Clicks)
     assert sum(b.clicks for b in model.reliability) == len(test)
     assert sorted(c.encoding for c in report.candidates if c.chosen) == sorted(ENCODINGS)
     assert report.validation_folds == 3
+    assert report.averaged_validation_roc_auc is not None
+    assert 0.85 < report.averaged_validation_roc_auc <= 1.0
 
 
 def test_choices_do_not_depend_on_the_test_labels(synthetic: Clicks) -> None:
@@ -154,7 +156,9 @@ def test_choices_do_not_depend_on_the_test_labels(synthetic: Clicks) -> None:
     shuffled = np.random.default_rng(0).permutation(test.label)
     relabelled = Clicks(**{**test.__dict__, "label": shuffled})
     honest = evaluate(train, test, "train", "test")
-    assert honest.candidates == evaluate(train, relabelled, "train", "test").candidates
+    other = evaluate(train, relabelled, "train", "test")
+    assert honest.candidates == other.candidates
+    assert honest.averaged_validation_roc_auc == other.averaged_validation_roc_auc
 
 
 def test_without_validation_folds_the_defaults_are_unweighted(synthetic: Clicks) -> None:
@@ -162,8 +166,8 @@ def test_without_validation_folds_the_defaults_are_unweighted(synthetic: Clicks)
     label = np.zeros(len(train), dtype=np.int64)
     label[[10, 20]] = 1  # conversions only before the first validation slice
     train = Clicks(**{**train.__dict__, "label": label})
-    candidates, folds = select(train, context_features(train, ClickHistory()))
-    assert folds == 0
+    candidates, folds, averaged = select(train, context_features(train, ClickHistory()))
+    assert folds == 0 and averaged is None
     chosen = [(c.encoding, c.class_weight, c.rounds) for c in candidates if c.chosen]
     assert chosen == [("categorical", "none", 100), ("ordinal", "none", 100)]
     assert all(c.validation_roc_auc is None for c in candidates)
@@ -214,6 +218,7 @@ def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         report["models"][0]
     )
     assert "time-ordered" in report["protocol"] and len(report["candidates"]) == 4
+    assert 0.0 <= report["averaged_validation_roc_auc"] <= 1.0
     assert len(report["models"][0]["reliability"]) == 10
 
 
@@ -230,8 +235,10 @@ def test_shared_talkingdata_split_by_time(capsys: pytest.CaptureFixture[str]) ->
     model, baseline = report["models"]
     # The issue asks for 0.97. This split has 44 test conversions: the model scores about
     # 0.96, bootstrap 95 % interval about 0.91-0.99, so 0.97 is inside the noise but not
-    # reached; the guard is against regressions, not a claim of the target.
+    # reached; the guard is against regressions, not a claim of the target. On the folds
+    # inside the training clicks the averaged pair validates at about 0.97.
     assert report["test_conversions"] == 44
+    assert report["averaged_validation_roc_auc"] > 0.96
     assert model["roc_auc"] >= 0.95
     assert model["roc_auc_low"] < model["roc_auc"] < model["roc_auc_high"]
     assert baseline["roc_auc"] < 0.6
