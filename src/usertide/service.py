@@ -33,6 +33,7 @@ from usertide.notify import (
 )
 from usertide.notify.files import FileEmailNotifier
 from usertide.processors import BehaviourFeatures, Profile, Sessionizer
+from usertide.processors.items import ItemConfig, ItemInteractions
 from usertide.processors.search import SearchRecord
 from usertide.processors.session_record import SessionRecorder
 from usertide.processors.tags import UserTags, load_rules
@@ -282,6 +283,7 @@ def build_processors(
     tags: UserTags | None = None,
     session: SessionAnomaly | None = None,
     conversion: ConversionTracker | None = None,
+    items: ItemInteractions | None = None,
 ) -> list[Processor[Any]]:
     """The service's processors, in order (tests build the same engine); the aftermath
     of a sign-in reads what ``risk`` made of it, so it comes after it, and the session
@@ -294,6 +296,7 @@ def build_processors(
         BehaviourFeatures(),
         session or SessionAnomaly(SessionModels(lambda version: None)),
         conversion or ConversionTracker(),
+        items or ItemInteractions(ItemConfig.from_env()),
         Profile(),
         tags or UserTags(),
         risk,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from factories import T0, event, failed
 from stores import StoreFactory
 from usertide.events import Event, FailureReason
+from usertide.events.interaction import Interaction
 from usertide.store import EngineCommit, EventQuery, Store
-from usertide.store.base import SessionQuery, SessionRecord
+from usertide.store.base import Item, SessionQuery, SessionRecord
 
 
 def test_migrate_is_idempotent_and_survives_reopen(factory: StoreFactory) -> None:
@@ -368,3 +370,48 @@ def test_sessions_are_upserted_filtered_ordered_and_paged(store: Store) -> None:
     assert len(store.session_features(T0 + timedelta(seconds=100), 10)) == 2
     assert store.erase_user("jane").sessions == 2
     assert [s.session_id for s in store.sessions(SessionQuery())] == ["s3", "s4"]
+
+
+def _interaction(
+    event_id: str, offset: int, item: str, user: str = "jane", **kw: Any
+) -> Interaction:
+    return Interaction(
+        user_key=user, session_id=f"s-{user}", item_id=item, kind=kw.pop("kind", "view"),
+        timestamp=T0.timestamp() + offset, event_id=event_id, offset=offset, **kw,
+    )  # fmt: skip
+
+
+def test_interactions_are_kept_in_log_order_once_and_erased_with_the_user(store: Store) -> None:
+    first = [
+        _interaction("e2", 2, "shoe", properties={"category": "shoes", "price": 59.0}),
+        _interaction("e1", 1, "hat"),
+        _interaction("e3", 3, "sock", kind="purchase"),
+        _interaction("e3", 3, "shoe", kind="purchase"),  # an order of two products
+        _interaction("e4", 4, "hat", user="anon:v1"),
+    ]
+    store.commit_engine(EngineCommit(consumer="engine", offset=4, interactions=first))
+    # a commit retried after a failure brings the same events again: kept once
+    store.commit_engine(EngineCommit(consumer="engine", offset=4, interactions=first[:2]))
+    stored = store.interactions()
+    assert [(i.event_id, i.item_id) for i in stored] == [
+        ("e1", "hat"), ("e2", "shoe"), ("e3", "sock"), ("e3", "shoe"), ("e4", "hat"),
+    ]  # fmt: skip
+    assert stored[1] == first[0]
+    assert [i.event_id for i in store.interactions(after_offset=2, limit=2)] == ["e3", "e3"]
+    store.commit_engine(EngineCommit(consumer="engine", offset=4, aliases={"v1": "jane"}))
+    store.erase_user("jane")
+    assert store.interactions() == []
+
+
+def test_items_are_upserted_and_listed(store: Store) -> None:
+    store.items_put([
+        Item(item_id="b", properties={"category": "shoes"}, updated=T0.timestamp()),
+        Item(item_id="a", properties={"category": "hats", "price": 10}, available=False),
+        Item(item_id="b", properties={"category": "boots"}),  # the last of an id wins
+    ])  # fmt: skip
+    items = store.items_all()
+    assert [(i.item_id, i.properties, i.available) for i in items] == [
+        ("a", {"category": "hats", "price": 10}, False), ("b", {"category": "boots"}, True),
+    ]  # fmt: skip
+    store.items_put([Item(item_id="a", properties={}, available=True)])
+    assert store.items_all()[0].available

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import msgspec
 
 from usertide.events import Event
+from usertide.events.interaction import Interaction as Interaction
 from usertide.events.reason import Reason as Reason
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -57,7 +58,7 @@ def closing(user: UserState) -> SessionClosed | None:
     return closed
 
 
-Output = Detection | SessionClosed
+Output = Detection | SessionClosed | Interaction
 
 
 class UserState:

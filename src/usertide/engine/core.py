@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
 
-from usertide.engine.base import Output, Processor, SessionClosed, UserState
+from usertide.engine.base import Interaction, Output, Processor, SessionClosed, UserState
 from usertide.engine.identity import ANON_PREFIX, IdentityResolver
 from usertide.engine.state import StateCodec
 from usertide.events import Event
@@ -73,6 +73,7 @@ class Changes:
     aliases: dict[str, str]
     closed: list[SessionClosed]
     retry_sessions: list[SessionRecord]
+    interactions: list[Interaction] = field(default_factory=list)
 
 
 class Engine:
@@ -103,6 +104,7 @@ class Engine:
         self.deleted: set[str] = set()
         self.new_aliases: dict[str, str] = {}
         self.closed: list[SessionClosed] = []  # sessions closed since the last commit
+        self.interactions: list[Interaction] = []  # item events since the last commit
         self.retry_sessions: list[SessionRecord] = []  # closed ones a failed commit had
         self.offset = 0
         self.activate: dict[str, Activate] = dict(models or {})
@@ -173,7 +175,12 @@ class Engine:
             if produced:
                 outputs.extend(produced)
         if outputs:
-            self.closed.extend(o for o in outputs if type(o) is SessionClosed)
+            for output in outputs:
+                kind = type(output)
+                if kind is SessionClosed:
+                    self.closed.append(output)  # type: ignore[arg-type]
+                elif kind is Interaction:
+                    self.interactions.append(output)  # type: ignore[arg-type]
         dirty.add(user_key)
         if event.offset is not None:
             self.offset = event.offset
@@ -255,6 +262,7 @@ class Engine:
             self.deleted.discard(key)
         gone = set(keys)
         self.closed = [c for c in self.closed if c.user_key not in gone]
+        self.interactions = [i for i in self.interactions if i.user_key not in gone]
         self.retry_sessions = [r for r in self.retry_sessions if r.user_key not in gone]
         user_keys = {k for k in keys if not k.startswith(ANON_PREFIX)}
         for anon, user in list(self.identity.aliases.items()):
@@ -273,10 +281,10 @@ class Engine:
         """Take the change sets, leaving them empty (cheap: the sets are swapped)."""
         changes = Changes(
             self.offset, self.dirty, self.deleted, self.new_aliases, self.closed,
-            self.retry_sessions,
+            self.retry_sessions, self.interactions,
         )  # fmt: skip
         self.dirty, self.deleted, self.new_aliases = set(), set(), {}
-        self.closed, self.retry_sessions = [], []
+        self.closed, self.retry_sessions, self.interactions = [], [], []
         return changes
 
     def encode_changes(
@@ -321,6 +329,7 @@ class Engine:
             profiles=profiles,
             aliases=dict(changes.aliases),
             sessions=records,
+            interactions=list(changes.interactions),
         )
 
     def requeue(self, commit: EngineCommit) -> None:
@@ -331,6 +340,7 @@ class Engine:
             self.new_aliases.setdefault(anon, user)
         # live sessions are written again from their states; closed ones are kept
         self.retry_sessions[:0] = [r for r in commit.sessions if r.closed]
+        self.interactions[:0] = commit.interactions
 
     def user_count(self) -> int:
         return len(self.hot) + len(self.cold)

@@ -15,6 +15,7 @@ import msgspec
 from usertide.alerts.model import Alert
 from usertide.analytics.sql import Dialect
 from usertide.events import Event, FailedEvent
+from usertide.events.interaction import Interaction
 from usertide.notify.model import Notification, NotificationStatus
 
 
@@ -32,6 +33,15 @@ class EventQuery(msgspec.Struct, kw_only=True, frozen=True):
 
 
 TopColumn = Literal["name", "page_path", "country", "type"]
+
+
+class Item(msgspec.Struct, kw_only=True):
+    """An item of the catalogue: what ``POST /v1/items`` describes (or events taught)."""
+
+    item_id: str
+    properties: dict[str, Any] = msgspec.field(default_factory=dict)
+    available: bool = True
+    updated: float = 0.0  # epoch seconds
 
 
 class SessionRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -84,6 +94,8 @@ class EngineCommit(msgspec.Struct, kw_only=True):
     profiles: dict[str, dict[str, Any] | None] = msgspec.field(default_factory=dict)
     aliases: dict[str, str] = msgspec.field(default_factory=dict)
     sessions: list[SessionRecord] = msgspec.field(default_factory=list)  # upserted by id
+    # events about items, appended to ``interactions`` (the recommenders' history)
+    interactions: list[Interaction] = msgspec.field(default_factory=list)
 
 
 class EraseReport(msgspec.Struct, kw_only=True):
@@ -219,6 +231,20 @@ class Store(ABC):
 
     @abstractmethod
     def aliases(self) -> dict[str, str]: ...
+
+    # -- items and the events about them (recommendations) ---------------------------
+    @abstractmethod
+    def interactions(self, after_offset: int = -1, limit: int = 100_000) -> list[Interaction]:
+        """Stored interactions of events with a log offset above ``after_offset``, in
+        log order (an event's items in their order): what recommenders rebuild from."""
+
+    @abstractmethod
+    def items_put(self, items: Sequence[Item]) -> None:
+        """Insert or replace catalogue items."""
+
+    @abstractmethod
+    def items_all(self) -> list[Item]:
+        """The whole catalogue (the service holds it in memory)."""
 
     # -- the notification outbox ----------------------------------------------------
     @abstractmethod

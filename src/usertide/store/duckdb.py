@@ -21,12 +21,14 @@ import pyarrow as pa
 from usertide.alerts.model import Alert
 from usertide.analytics.sql import DUCKDB, Dialect
 from usertide.events import Event, FailedEvent, FailureReason, decode_event, encode_event
+from usertide.events.interaction import Interaction
 from usertide.events.queryable import json_columns
 from usertide.notify.model import Notification, NotificationStatus
 from usertide.store.base import (
     EngineCommit,
     EraseReport,
     EventQuery,
+    Item,
     ModelInfo,
     SessionQuery,
     SessionRecord,
@@ -408,6 +410,8 @@ class DuckDBStore(Store):
                     )
                 if commit.sessions:
                     _upsert_sessions(con, commit.sessions)
+                if commit.interactions:
+                    _insert_interactions(con, commit.interactions)
                 if commit.aliases:
                     _bulk_upsert(
                         con,
@@ -442,6 +446,54 @@ class DuckDBStore(Store):
                     yield str(key), bytes(state)
         finally:
             cursor.close()
+
+    def interactions(self, after_offset: int = -1, limit: int = 100_000) -> list[Interaction]:
+        rows = (
+            self._con()
+            .execute(
+                'SELECT "offset", event_id, user_key, session_id, item_id, kind, ts, '
+                'properties FROM interactions WHERE "offset" > ? '
+                'ORDER BY "offset", event_id, position LIMIT ?',
+                [after_offset, limit],
+            )
+            .fetchall()
+        )
+        return [
+            Interaction(
+                offset=int(offset), event_id=event_id, user_key=user_key,
+                session_id=session_id, item_id=item_id, kind=kind, timestamp=ts / 1e6,
+                properties=msgspec.json.decode(properties) if properties else {},
+            )
+            for offset, event_id, user_key, session_id, item_id, kind, ts, properties in rows
+        ]  # fmt: skip
+
+    def items_put(self, items: Sequence[Item]) -> None:
+        if not items:
+            return
+        latest = {item.item_id: item for item in items}  # the last of an id wins
+        rows = [
+            (i.item_id, msgspec.json.encode(i.properties).decode(), i.available,
+             round(i.updated * 1e6))
+            for i in latest.values()
+        ]  # fmt: skip
+        types = [pa.string(), pa.string(), pa.bool_(), pa.int64()]
+        with self._write_lock:
+            _bulk_upsert(
+                self._con(), "items", ["item_id", "properties", "available", "updated"],
+                rows, types,
+            )  # fmt: skip
+
+    def items_all(self) -> list[Item]:
+        rows = (
+            self._con()
+            .execute("SELECT item_id, properties, available, updated FROM items ORDER BY item_id")
+            .fetchall()
+        )
+        return [
+            Item(item_id=item_id, properties=msgspec.json.decode(properties),
+                 available=bool(available), updated=updated / 1e6)
+            for item_id, properties, available, updated in rows
+        ]  # fmt: skip
 
     def sessions(self, query: SessionQuery) -> list[SessionRecord]:
         where: list[str] = []
@@ -735,6 +787,7 @@ class DuckDBStore(Store):
                 aliases = _count_delete(con, "aliases", "user_id = ?", [user_id])
                 alerts = _count_delete(con, "alerts", "user_id = ?", [user_id])
                 sessions = _count_delete(con, "sessions", "list_contains(?, user_key)", [keys])
+                con.execute("DELETE FROM interactions WHERE list_contains(?, user_key)", [keys])
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
@@ -981,6 +1034,41 @@ def _upsert_sessions(con: duckdb.DuckDBPyConnection, records: Sequence[SessionRe
         "closed", "anomaly_score", "anomaly_label", "conversion", "record",
     ]  # fmt: skip
     _bulk_upsert(con, "sessions", columns, rows, types)
+
+
+def _insert_interactions(con: duckdb.DuckDBPyConnection, items: Sequence[Interaction]) -> None:
+    """Append interactions; an event's again (a replay after a failed commit) is kept
+    once."""
+    positions: dict[str, int] = {}
+    rows = []
+    for i in items:
+        position = positions.get(i.event_id, 0)
+        positions[i.event_id] = position + 1
+        rows.append((
+            -1 if i.offset is None else i.offset, i.event_id, position, i.user_key,
+            i.session_id, i.item_id, i.kind, round(i.timestamp * 1e6),
+            msgspec.json.encode(i.properties).decode() if i.properties else None,
+        ))  # fmt: skip
+    columns = [
+        "offset",
+        "event_id",
+        "position",
+        "user_key",
+        "session_id",
+        "item_id",
+        "kind",
+        "ts",
+        "properties",
+    ]
+    types = [
+        pa.int64(), pa.string(), pa.int32(), pa.string(), pa.string(), pa.string(),
+        pa.string(), pa.int64(), pa.string(),
+    ]  # fmt: skip
+    incoming_rows = pa.table(
+        [pa.array([r[k] for r in rows], t) for k, t in enumerate(types)], names=columns
+    )
+    con.execute("INSERT OR IGNORE INTO interactions SELECT * FROM incoming_rows")
+    del incoming_rows
 
 
 def _bulk_upsert(

@@ -110,4 +110,29 @@ MIGRATIONS.append(
     ]
 )
 
+# Recommendations: the events about items in log order (what the global recommenders
+# are rebuilt and trained from) and the item catalogue (``POST /v1/items``).
+MIGRATIONS.append(
+    [
+        """CREATE TABLE interactions (
+            "offset" BIGINT NOT NULL,
+            event_id VARCHAR NOT NULL,
+            position INTEGER NOT NULL,
+            user_key VARCHAR NOT NULL,
+            session_id VARCHAR NOT NULL,
+            item_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            ts BIGINT NOT NULL,
+            properties VARCHAR,
+            PRIMARY KEY (event_id, position)
+        )""",
+        """CREATE TABLE items (
+            item_id VARCHAR PRIMARY KEY,
+            properties VARCHAR NOT NULL,
+            available BOOLEAN NOT NULL,
+            updated BIGINT NOT NULL
+        )""",
+    ]
+)
+
 CURRENT_VERSION = len(MIGRATIONS)
