@@ -574,11 +574,13 @@ def test_view_shows_the_open_minute_and_its_expectation() -> None:
     assert SourceTraffic.dimension == "source"
 
 
-def test_recording_quiet_series_without_scoring_changes_nothing(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("shortcut", ["quiet_path", "near_path"])
+def test_the_shortcuts_change_no_state_and_no_detection(
+    monkeypatch: pytest.MonkeyPatch, shortcut: str
 ) -> None:
-    """The quiet path (``TrafficRate._quiet``) is an optimisation only: with it off,
-    every series ends in the same state with the same detections. The stream mixes busy
+    """The quiet path (unscorable minutes only recorded) and the near path (minutes near
+    the level skip the spread) are optimisations only: with one off, every series ends
+    in the same state with the same detections. The stream mixes busy
     series with a spike and a silence, rare pages and rare events, silences of hours and
     of more than a day, and series that turn busy and quiet again."""
     rng = np.random.default_rng(5)
@@ -604,7 +606,7 @@ def test_recording_quiet_series_without_scoring_changes_nothing(
         return msgspec.to_builtins(detections), states
 
     fast = run()
-    monkeypatch.setattr(TrafficRate, "quiet_path", False)
+    monkeypatch.setattr(TrafficRate, shortcut, False)
     full = run()
     assert fast[0] == full[0] and len(full[0]) >= 2
     assert fast[1] == full[1]

@@ -68,9 +68,9 @@ class TrafficConfig(msgspec.Struct, kw_only=True, frozen=True):
     # no seasonal profile and no open episode) drops its minutes and only keeps a decayed
     # count over ``wake_seconds``; from ``wake_at`` events a minute it counts minutes
     # again. 0 keeps every series counting minutes.
-    sleep_below: float = 0.5
+    sleep_below: float = 1.5
     sleep_after_minutes: int = 10  # closed minutes of history before a series may sleep
-    wake_at: float = 1.0
+    wake_at: float = 2.0
     wake_seconds: float = 600.0
 
     def __post_init__(self) -> None:
@@ -175,7 +175,9 @@ class TrafficRate(Processor[SeriesState]):
     dimension: ClassVar[str] = "event"
     state_type: ClassVar[type[msgspec.Struct]] = SeriesState
     key_kind: ClassVar[str] = "traffic"
-    quiet_path: ClassVar[bool] = True  # off only in the test that it changes nothing
+    # Shortcuts that change no state and no detection (a test turns each off to check):
+    quiet_path: ClassVar[bool] = True  # unscorable minutes are only recorded
+    near_path: ClassVar[bool] = True  # minutes near the level skip the spread
 
     def __init__(self, config: TrafficConfig | None = None) -> None:
         self.config = config or TrafficConfig()
@@ -406,12 +408,19 @@ class TrafficRate(Processor[SeriesState]):
             return None
         if n < c.min_delta and c.max_ratio * level * span - n < c.min_delta:
             return None  # no spike (too few events) and no drop (too few expected)
-        base = self.baseline(state, start, span, n)
-        if base.level < c.min_expected:
+        ordered, median, level, ratio = self._level(state, start, span, n)
+        if level < c.min_expected:
             return None
-        expected = base.expected * span
+        expected = level * ratio * span
+        gap = _anscombe(n) - _anscombe(expected)
+        if self.near_path and not state.episode and abs(gap) < c.z_threshold:
+            # |z| is below the threshold whatever the spread (at least 1), and there is
+            # no episode to go on or calm down: the same as no verdict (most minutes of
+            # a busy series, which then skip the deviations and their sort).
+            return None
+        base = Baseline(level * ratio, _spread(state.recent, ordered, median, ratio), ratio, level)
         delta = n - expected
-        z = (_anscombe(n) - _anscombe(expected)) / base.spread
+        z = gap / base.spread
         direction = 0
         if abs(z) >= c.z_threshold and abs(delta) >= c.min_delta:
             direction = 1 if z > 0 else -1
@@ -430,24 +439,23 @@ class TrafficRate(Processor[SeriesState]):
         expectation of a count above the recent level, lower that of one below): hour
         slots are coarse, and across a sharp change within an hour the recent median
         and the profile's smooth curve disagree on which side of it they are."""
+        ordered, median, level, ratio = self._level(state, start, span, observed)
+        spread = _spread(state.recent, ordered, median, ratio)
+        return Baseline(level * ratio, spread, ratio, level)
+
+    def _level(
+        self, state: SeriesState, start: int, span: int, observed: int | None
+    ) -> tuple[list[int], float, float, float]:
+        """The recent minutes sorted, their median, the level and the seasonal ratio."""
         recent = state.recent
         size = len(recent)
         ordered = sorted(recent)
         median = _median(ordered)
-        centre = _anscombe(median)
-        if ordered[-1] < _TABLE_SIZE:  # the same floats, looked up
-            deviations = [abs(_ANSCOMBE[x] - centre) for x in recent]
-        else:
-            deviations = [abs(2.0 * math.sqrt(x + 0.375) - centre) for x in recent]
-        mad = _median(sorted(deviations))
         level = median if median > 0 else state.total / size
         low, ratio, high = self._ratios(state, start + span / 2, start - size / 2)
         if observed is not None:
             ratio = max(high, 1.0) if observed >= level * span else min(low, 1.0)
-        expected = level * ratio
-        # 1 is a Poisson count's: traffic is never steadier than that.
-        spread = max(MAD_SD * mad * math.sqrt(ratio), 1.0)
-        return Baseline(expected, spread, ratio, level)
+        return ordered, median, level, ratio
 
     def _ratios(self, state: SeriesState, at: float, center: float) -> tuple[float, float, float]:
         """How much busier the profile has ``at`` than the recent window's centre: the
@@ -715,6 +723,19 @@ def describe(
     ratio = n / expected if expected > 0 else math.inf
     compared = f"{ratio:.1f}× the usual" if ratio >= 1 else f"{ratio:.0%} of the usual"
     return f"{n:,} {what} in the minute from {when}, {compared} {usual} (robust z {z:.1f})"
+
+
+def _spread(recent: list[int], ordered: list[int], median: float, ratio: float) -> float:
+    """The robust standard deviation of a minute's count on the square-root scale: the
+    MAD of the recent minutes about their median, scaled by the seasonal ratio."""
+    centre = _anscombe(median)
+    if ordered[-1] < _TABLE_SIZE:  # the same floats, looked up
+        deviations = [abs(_ANSCOMBE[x] - centre) for x in recent]
+    else:
+        deviations = [abs(2.0 * math.sqrt(x + 0.375) - centre) for x in recent]
+    mad = _median(sorted(deviations))
+    # 1 is a Poisson count's: traffic is never steadier than that.
+    return max(MAD_SD * mad * math.sqrt(ratio), 1.0)
 
 
 def _push(state: SeriesState, n: int, window: int) -> None:

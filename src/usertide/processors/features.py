@@ -238,6 +238,7 @@ def features_of(state: FeatureState) -> dict[str, Any]:
     return out
 
 
+@lru_cache(maxsize=16_384)
 def distinct_pages(bits: bytes) -> int:
     if not bits:
         return 0
@@ -256,6 +257,8 @@ def _bit_of(page: str) -> int:
 
 def _set_bit(bits: bytes, page: str) -> bytes:
     index = _bit_of(page)
+    if bits and bits[index >> 3] & (1 << (index & 7)):
+        return bits  # a page seen before in the session: nothing to copy
     buf = bytearray(bits or bytes(BITMAP_BITS // 8))
     buf[index >> 3] |= 1 << (index & 7)
     return bytes(buf)

@@ -58,7 +58,7 @@ class ItemState(msgspec.Struct, array_like=True):
     session_id: str = ""
     items: list[str] = msgspec.field(default_factory=list)  # this session's, in order
     purchased: list[str] = msgspec.field(default_factory=list)  # latest last
-    seen: list[str] = msgspec.field(default_factory=list)  # distinct, latest last
+    seen: dict[str, None] = msgspec.field(default_factory=dict)  # distinct, latest last
 
 
 def kind_of(event: Event) -> str | None:
@@ -80,10 +80,17 @@ def kind_of(event: Event) -> str | None:
     return None
 
 
+_SCALARS = frozenset({str, int, float})  # bool is not one: type(), not isinstance()
+
+
 def _item_id(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    kind = type(value)
+    if kind is str:
+        text: str = value.strip()
+    elif kind is int:
+        text = str(value)
+    else:
         return None
-    text = str(value).strip()
     return text[:MAX_ID_LENGTH] if text else None
 
 
@@ -93,6 +100,7 @@ class ItemInteractions(Processor[ItemState]):
 
     def __init__(self, config: ItemConfig | None = None) -> None:
         self.config = config or ItemConfig()
+        self._described = frozenset(self.config.item_properties)
 
     def initial(self) -> ItemState:
         return ItemState()
@@ -119,14 +127,17 @@ class ItemInteractions(Processor[ItemState]):
 
     def _one(self, properties: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         for name in self.config.properties:
-            item = _item_id(properties.get(name))
+            value = properties.get(name)
+            if value is None:
+                continue
+            item = _item_id(value)
             if item is not None:
-                described = {
-                    key: properties[key]
-                    for key in self.config.item_properties
-                    if isinstance(properties.get(key), str | int | float)
-                    and not isinstance(properties.get(key), bool)
-                }
+                described: dict[str, Any] = {}
+                if not self._described.isdisjoint(properties):  # usually none or a few
+                    for key in self.config.item_properties:
+                        v = properties.get(key)
+                        if v is not None and type(v) in _SCALARS:
+                            described[key] = v
                 return item, described
         return None
 
@@ -140,10 +151,11 @@ class ItemInteractions(Processor[ItemState]):
             what = kind or "view"
             state.items.append(item)
             _trim(state.items, self.config.session_items)
-            if item in state.seen:
-                state.seen.remove(item)
-            state.seen.append(item)
-            _trim(state.seen, self.config.seen_items)
+            seen = state.seen
+            seen.pop(item, None)
+            seen[item] = None  # the latest last
+            if len(seen) > self.config.seen_items:
+                del seen[next(iter(seen))]
             if what == "purchase":
                 state.purchased.append(item)
                 _trim(state.purchased, self.config.purchased_items)
@@ -165,10 +177,10 @@ class ItemInteractions(Processor[ItemState]):
         # The identified user's history gains the anonymous visitor's (its session goes
         # on as the identified user's, whose session id the sessionizer keeps).
         for item in other.seen:
-            if item in into.seen:
-                into.seen.remove(item)
-            into.seen.append(item)
-        _trim(into.seen, self.config.seen_items)
+            into.seen.pop(item, None)
+            into.seen[item] = None
+        while len(into.seen) > self.config.seen_items:
+            del into.seen[next(iter(into.seen))]
         into.purchased.extend(other.purchased)
         _trim(into.purchased, self.config.purchased_items)
         if not into.items:
