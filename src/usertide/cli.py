@@ -115,6 +115,21 @@ def _eval_anomaly(args: argparse.Namespace) -> int:
     )
 
 
+def _eval_recommend(args: argparse.Namespace) -> int:
+    from usertide.evaluation.recommend_eval import run_eval_recommend
+
+    return run_eval_recommend(
+        args.train,
+        args.test,
+        args.sequences,
+        args.online,
+        args.recommender,
+        args.json,
+        negatives=args.negatives,
+        seed=args.seed,
+    )
+
+
 def _train(args: argparse.Namespace) -> int:
     from usertide.anomaly.train_cli import run_train
 
@@ -197,6 +212,24 @@ def build_parser() -> argparse.ArgumentParser:
     anomaly.add_argument("--detector", default="isolation_forest")
     anomaly.add_argument("--json", action="store_true", help="machine-readable output")
     anomaly.set_defaults(func=_eval_anomaly)
+    rec = eval_sub.add_parser(
+        "recommend", help="next-item recommendations: ours beside the textbook baselines"
+    )
+    rec.add_argument("--train", type=Path, help="sessions to learn (TSV: SessionId ItemId Time)")
+    rec.add_argument("--test", type=Path, help="later sessions: each prefix predicts what's next")
+    rec.add_argument(
+        "--sequences", type=Path, help="'user item' lines in time order: leave-one-out instead"
+    )
+    rec.add_argument(
+        "--online", action="store_true", help="learn each test event right after predicting it"
+    )
+    rec.add_argument(
+        "--recommender", action="extend", nargs="+", metavar="NAME", help="default: all"
+    )
+    rec.add_argument("--negatives", type=int, default=100, help="--sequences: sampled negatives")
+    rec.add_argument("--seed", type=int, default=42, help="--sequences: for the negatives")
+    rec.add_argument("--json", action="store_true", help="machine-readable output")
+    rec.set_defaults(func=_eval_recommend)
     sim = eval_sub.add_parser("simulate-logins", help="write a labelled sign-in stream")
     sim.add_argument("out")
     sim.add_argument("--users", type=int, default=2_000)
