@@ -32,6 +32,7 @@ from benchmarks import (
     bench_parse,
     bench_predict,
     bench_queryable,
+    bench_recommend,
     bench_single,
     bench_stages,
     bench_trees,
@@ -55,6 +56,7 @@ BENCHMARKS: list[ModuleType] = [
     bench_predict,
     bench_bots,
     bench_detectors,
+    bench_recommend,
 ]
 COLUMNS = ("benchmark", "metric", "value", "baseline", "ratio", "target", "pass/fail")
 

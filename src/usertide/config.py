@@ -23,6 +23,9 @@ class Settings(msgspec.Struct, kw_only=True):
     # Per write key: sustained requests per second and the burst allowed above it.
     rate_limit_rps: float = 5_000.0
     rate_limit_burst: float = 10_000.0
+    # Recommendation requests with the write key (the JavaScript helper), per address.
+    rec_rate_limit_rps: float = 10.0
+    rec_rate_limit_burst: float = 30.0
     ip_policy: IpPolicy = "truncate"
     geoip_city_db: Path | None = None
     geoip_asn_db: Path | None = None
@@ -94,6 +97,8 @@ _ENV: dict[str, str] = {
     "USERTIDE_MAX_BATCH_BYTES": "max_batch_bytes",
     "USERTIDE_RATE_LIMIT_RPS": "rate_limit_rps",
     "USERTIDE_RATE_LIMIT_BURST": "rate_limit_burst",
+    "USERTIDE_REC_RATE_LIMIT_RPS": "rec_rate_limit_rps",
+    "USERTIDE_REC_RATE_LIMIT_BURST": "rec_rate_limit_burst",
     "USERTIDE_IP_POLICY": "ip_policy",
     "USERTIDE_GEOIP_CITY_DB": "geoip_city_db",
     "USERTIDE_GEOIP_ASN_DB": "geoip_asn_db",

@@ -41,6 +41,8 @@ from usertide.propensity.goal import Goal
 from usertide.propensity.model import MODEL_NAME as CONVERSION_MODEL
 from usertide.propensity.model import ConversionModels, ConversionTrainer
 from usertide.propensity.tracker import ConversionTracker
+from usertide.recommend.live import LiveRecommendations
+from usertide.recommend.pending import LatestEvents
 from usertide.risk import LoginAftermath, LoginRisk, NetworkVelocity, RiskConfig
 from usertide.risk.inflight import InFlight
 from usertide.risk.now import sign_in_keys
@@ -80,6 +82,9 @@ class Service:
     session_trainer: SessionTrainer
     conversion_trainer: ConversionTrainer
     goal: Goal  # the conversion goal
+    recommendations: LiveRecommendations
+    latest: LatestEvents  # each visitor's latest event taken: what an answer waits for
+    rec_limiter: RateLimiter  # recommendation requests with the write key, per address
     outbox: OutboxWorker | None = None
     links: LinkSigner | None = None
     broadcaster: Broadcaster = field(default_factory=Broadcaster)  # live streams
@@ -154,6 +159,8 @@ class Service:
         )
         inflight = InFlight(sign_in_keys(risk_config), lambda: runtime.offset)
         committer.observers.append(inflight)
+        latest = LatestEvents()
+        committer.observers.append(latest)
         trainer.announce = lambda event: committer.append_sync([event])
         session_trainer.announce = lambda event: committer.append_sync([event])
         conversion_trainer.announce = lambda event: committer.append_sync([event])
@@ -189,6 +196,8 @@ class Service:
         runtime.watch(broadcaster.on_applied)
         alerts.listeners.append(broadcaster.on_alerts)
         runtime.subscribe(alerts.on_outputs)
+        recommendations = LiveRecommendations()
+        runtime.follow(recommendations.follow)
         return cls(
             settings=settings,
             store=store,
@@ -211,6 +220,9 @@ class Service:
             session_trainer=session_trainer,
             conversion_trainer=conversion_trainer,
             goal=goal,
+            recommendations=recommendations,
+            latest=latest,
+            rec_limiter=RateLimiter(settings.rec_rate_limit_rps, settings.rec_rate_limit_burst),
             outbox=outbox,
             links=links,
             broadcaster=broadcaster,
@@ -230,6 +242,9 @@ class Service:
         self.startup_head = self.segments.last_offset
         # The engine takes loads before it replays the store, so nothing falls between;
         # the loader first loads what the log holds beyond the store (after a crash).
+        # The recommenders learn what the store holds (up to the engine's checkpoint);
+        # the engine's replay from there goes on teaching them.
+        self.recommendations.rebuild(self.store)
         self.runtime.start()
         self.loader.start()
         self.committer.start()

@@ -117,6 +117,7 @@ def test_weeks_start_on_monday_in_utc(store: Store) -> None:
     [
         ({"events": []}, "events"),
         ({"events": ["pv"], "interval": "year"}, "interval"),
+        ({"events": ["pv"], "interval": []}, "interval"),  # found by the schema fuzzer
         ({"events": ["pv"], "measure": {"median": "properties.x"}}, "measure"),
         ({"events": ["pv"], "interval": "minute", "to": "2030-01-01T00:00:00Z"}, "interval"),
         ({"events": ["pv"], "where": {"properties.x": {">": "ten"}}}, "where.properties.x"),

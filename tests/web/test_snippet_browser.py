@@ -629,3 +629,36 @@ def test_do_not_track_can_be_overridden(
     events = wait_events(admin, anonymous_id, lambda ev: len(ev) == 2)
     assert [e["type"] for e in events] == ["page", "track"]
     assert events[1]["name"] == "Allowed"
+
+
+def test_recommendations_for_this_visitor_with_impressions_and_clicks(
+    tab: Tab, site: str, admin: httpx.Client, usertide: BackgroundServer
+) -> None:
+    # Other shoppers went shoe -> sock -> lace; this visitor's clicks go through the
+    # snippet and the next request already sees them (recommend() sends them first).
+    others = [
+        {"type": "track", "event": "Product Viewed", "anonymousId": f"o{v}",
+         "messageId": f"o{v}-{item}", "properties": {"product_id": item}}
+        for v in range(20) for item in ("shoe", "sock", "lace")
+    ]  # fmt: skip
+    auth = httpx.BasicAuth(WRITE_KEY, "")
+    r = httpx.post(f"{usertide.url}/v1/batch", json={"batch": others}, auth=auth)
+    assert r.status_code == 200
+    tab.open(f"{site}/p/shop")
+    tab.js("() => { usertide.track('Product Viewed', {product_id: 'shoe'});"
+           " usertide.track('Product Viewed', {product_id: 'sock'}); }")  # fmt: skip
+    answer = tab.js("() => usertide.recommend({n: 2})")
+    assert answer["rec_id"].startswith("rec_") and answer["recommender"] == "blend"
+    assert answer["items"][0]["item_id"] == "lace"
+    tab.js("(a) => { usertide.shown(a); usertide.clicked(a, 'lace'); return usertide.flush(); }",
+           answer)  # fmt: skip
+    events = wait_events(
+        admin, tab.anonymous_id(), lambda ev: len(named(ev, "Recommendation Clicked")) == 1
+    )
+    [seen] = named(events, "Recommendation Shown")
+    [click] = named(events, "Recommendation Clicked")
+    assert seen["properties"]["rec_id"] == answer["rec_id"] == click["properties"]["rec_id"]
+    assert seen["properties"]["item_ids"] == [i["item_id"] for i in answer["items"]]
+    assert click["properties"] == {"rec_id": answer["rec_id"], "recommender": "blend",
+                                   "item_id": "lace", "position": 1}  # fmt: skip
+    assert tab.js("() => usertide.optOut() || usertide.recommend()")["items"] == []

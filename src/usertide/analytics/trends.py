@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from usertide.analytics.common import EVENTS, PERSON, bounded_int, iso, time_range
 from usertide.analytics.errors import AnalyticsError
@@ -53,10 +53,11 @@ def parse_trend(body: object, dialect: Dialect) -> TrendQuery:
     ):
         raise AnalyticsError("events", f"'events' must list 1 to {MAX_EVENTS} event names")
     measure, value = _measure(body.get("measure", "count"), dialect)
-    interval = body.get("interval", "day")
-    if interval not in STEPS:
+    asked = body.get("interval", "day")
+    if not isinstance(asked, str) or asked not in STEPS:  # any JSON value may come
         raise AnalyticsError("interval", "'interval' must be minute, hour, day or week")
     start, end = time_range(body)
+    interval = cast(Interval, asked)
     if (end - start) / STEPS[interval] > MAX_POINTS:
         raise AnalyticsError("interval", f"more than {MAX_POINTS} points: use a longer interval")
     breakdown = body.get("breakdown")

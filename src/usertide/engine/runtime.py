@@ -59,6 +59,7 @@ class EmbeddedRuntime:
         self._checkpointing = threading.Lock()  # a checkpoint is being collected and written
         self._subscribers: list[Subscriber] = []
         self._watchers: list[Watcher] = []
+        self._followers: list[Subscriber] = []
         self._thread: threading.Thread | None = None
         self._last_checkpoint = time.monotonic()
         self.error: BaseException | None = None
@@ -79,6 +80,12 @@ class EmbeddedRuntime:
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
+
+    def follow(self, follower: Subscriber) -> None:
+        """``follower(outputs)`` for each chunk of events, inside the engine's lock: a
+        global model that learns the outputs in log order (the recommenders) is, for
+        every reader taking the lock, exactly as far as the states. It must be quick."""
+        self._followers.append(follower)
 
     def watch(self, watcher: Watcher) -> None:
         """Also see the events: ``watcher(events, outputs)`` after each stretch of the
@@ -133,8 +140,16 @@ class EmbeddedRuntime:
         # risk API, the users API) wait at most one chunk for a consistent state.
         for start in range(0, len(events), LOCK_CHUNK):
             with self._lock:
+                first = len(outputs)
                 for event in events[start : start + LOCK_CHUNK]:
                     outputs.extend(self.engine.apply(event))
+                if self._followers and len(outputs) > first:
+                    chunk = outputs[first:]
+                    for follower in self._followers:
+                        try:
+                            follower(chunk)
+                        except Exception:
+                            log.exception("engine follower failed")
         with self._lock:
             # Everything up to ``through`` was applied or is not for the engine.
             self.engine.offset = max(self.engine.offset, through)

@@ -27,6 +27,11 @@ VIEW_EVENTS = frozenset({"Product Viewed", "product_viewed", "view_item", "Viewe
 CLICK_EVENTS = frozenset({"Product Clicked", "product_clicked", "select_item"})
 WISHLIST_EVENTS = frozenset({"Product Added to Wishlist", "add_to_wishlist"})
 PAGE_TYPES = frozenset({"page", "screen"})
+# The snippet's impression and click events: about recommendations, not interactions
+# (the click leads to the item's page, which is the interaction).
+REC_SHOWN = "Recommendation Shown"
+REC_CLICKED = "Recommendation Clicked"
+REC_EVENTS = frozenset({REC_SHOWN, REC_CLICKED})
 MAX_ID_LENGTH = 200
 
 
@@ -107,7 +112,7 @@ class ItemInteractions(Processor[ItemState]):
 
     def items_of(self, event: Event) -> Iterator[tuple[str, dict[str, Any]]]:
         """The items the event is about, each with the item properties it carried."""
-        if event.type not in ("track", "page", "screen"):
+        if event.type not in ("track", "page", "screen") or event.name in REC_EVENTS:
             return
         properties = event.properties
         found = self._one(properties)

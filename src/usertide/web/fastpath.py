@@ -1,5 +1,5 @@
-"""The ingestion fast path: POSTs to the ingestion endpoints (and the risk API) skip the
-framework.
+"""The ingestion fast path: POSTs to the ingestion endpoints (and the risk API,
+predictions) and GETs of recommendations skip the framework.
 
 Ingestion is the one hot path (thousands of requests a second from SDKs and browsers);
 Starlette's middleware stack, router and response plumbing cost about a quarter of
@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from usertide.service import Service
-from usertide.web import ingest, predict, risk
+from usertide.web import ingest, predict, recommendations, risk
 from usertide.web.errors import ApiError, error_response
 from usertide.web.ingest import Handler
 
@@ -43,13 +43,21 @@ class IngestFastPath:
         self.direct: dict[str, Handler] = {"/v1/risk/login": risk.risk_login}
         # Predictions: scored in microseconds, so the framework would be most of the cost.
         self.direct.update(predict.HANDLERS)
+        # Recommendations: asked for on every page view of a shop.
+        self.direct_get: dict[str, Handler] = {
+            "/v1/recommendations": recommendations.recommendations
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = direct = None
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path = scope["path"]
-            route = self.paths.get(path)
-            direct = self.direct.get(path) if route is None else None
+        if scope["type"] == "http":
+            method = scope["method"]
+            if method == "POST":
+                path = scope["path"]
+                route = self.paths.get(path)
+                direct = self.direct.get(path) if route is None else None
+            elif method == "GET":
+                direct = self.direct_get.get(scope["path"])
         if route is None and direct is None:
             await self.app(scope, receive, send)
             return
@@ -64,9 +72,9 @@ class IngestFastPath:
         except ClientDisconnect:
             return  # the client left before sending its body: no one to answer
         except ApiError as exc:
-            response = error_response(exc.status, exc.code, exc.message)
+            response = error_response(exc.status, exc.code, exc.message, headers=exc.headers)
         except Exception:
-            log.exception("unhandled error on POST %s", scope["path"])
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             response = error_response(500, "internal_error", "an internal error occurred")
         origin = any(name == b"origin" for name, _ in scope["headers"])
         await _send(send, response, _CORS if origin else _VARY)

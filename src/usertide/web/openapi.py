@@ -19,6 +19,7 @@ def errors(*codes: int) -> dict[str, Any]:
     names = {
         400: "Invalid input",
         401: "Missing or unknown key",
+        403: "Not allowed with this key",
         404: "Not found",
         413: "Too large",
         415: "Unsupported content type",

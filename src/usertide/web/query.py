@@ -60,6 +60,7 @@ async def delete_user(request: Request) -> Response:
     service.runtime.forget(keys)
     report = await run_in_threadpool(service.erase_user, user_id)
     service.runtime.forget(keys)
+    service.recommendations.forget(keys)
     return json_response({"erased": msgspec.to_builtins(report)})
 
 

@@ -9,6 +9,10 @@
  * data-respect-dnt="false" (ignore Do-Not-Track / Global Privacy Control).
  * API: track(event, props), page(name?, props?), identify(userId?, traits?), reset(),
  * optOut(), optIn(), flush() -> Promise, anonymousId(), userId(), sessionId().
+ * Recommendations: recommend({n, filter, recommender, exclude}) -> Promise of
+ * {rec_id, recommender, items: [{item_id, score, properties}]} for this visitor (events
+ * not yet sent are sent first, so the last click counts); shown(answer, itemIds?) and
+ * clicked(answer, itemId) record the impression and the click for click-through rates.
  *
  * Clicks on links, buttons and [role=button] are tracked as "$click"; an element with
  * data-usertide-event="Name" is tracked as "Name".
@@ -264,6 +268,33 @@
       track((named && named.getAttribute("data-usertide-event")) || "$click", props);
     };
 
+    // -- recommendations ----------------------------------------------------------------------------
+    const recUrl = host.replace(/\/+$/, "") + "/v1/recommendations";
+    const NONE = { rec_id: null, recommender: null, items: [] };
+    const recommend = (opts) => {
+      opts = opts || {};
+      if (disabled() || !anonId) return Promise.resolve(NONE);
+      const q = new URLSearchParams({ anonymous_id: anonId, key: writeKey });
+      if (opts.n) q.set("n", String(opts.n));
+      if (opts.recommender) q.set("recommender", String(opts.recommender));
+      [].concat(opts.filter || []).forEach((f) => q.append("filter", String(f)));
+      if (opts.exclude) q.set("exclude", [].concat(opts.exclude).join(","));
+      return flush().catch(() => {}).then(() => fetch(recUrl + "?" + q, { credentials: "omit" }))
+        .then((res) => (res.ok ? res.json() : NONE), () => NONE);
+    };
+    const shown = (answer, ids) => {
+      if (!answer || !answer.rec_id) return;
+      const items = ids || (answer.items || []).map((i) => i.item_id);
+      track("Recommendation Shown", { rec_id: answer.rec_id, recommender: answer.recommender,
+        item_ids: items.slice(0, 100) });
+    };
+    const clicked = (answer, id) => {
+      if (!answer || !answer.rec_id) return;
+      const position = (answer.items || []).findIndex((i) => i.item_id === id);
+      track("Recommendation Clicked", { rec_id: answer.rec_id, recommender: answer.recommender,
+        item_id: String(id), position: position < 0 ? null : position + 1 });
+    };
+
     // -- start ------------------------------------------------------------------------------------
     if (!writeKey && w.console) console.warn("usertide.js: data-write-key is missing");
     if (!disabled()) loadIds();
@@ -272,6 +303,9 @@
       userId: () => userId, sessionId: () => (disabled() ? null : get("sid")) };
     Object.keys(api).forEach((k) => { api[k] = guard(api[k]); });
     api.flush = () => { try { return flush().catch(() => {}); } catch (e) { return Promise.resolve(); } };
+    api.recommend = (opts) => { try { return recommend(opts); } catch (e) { return Promise.resolve(NONE); } };
+    api.shown = guard(shown);
+    api.clicked = guard(clicked);
     api.push = guard((args) => { // usertide.push(["track", "Signed Up", {...}])
       const fn = args && args[0] !== "push" && api[args[0]];
       return typeof fn === "function" ? fn(...Array.prototype.slice.call(args, 1)) : undefined;
