@@ -1,4 +1,5 @@
-"""The dashboard's pages: overview, trends, funnels, users, sessions, alerts.
+"""The dashboard's pages: overview, trends, funnels, users, sessions, recommendations,
+alerts.
 
 Each page is a template the browser fills from the JSON API with the session cookie
 (``static/dashboard/*.js``); without a valid session a page sends the browser to the
@@ -30,6 +31,7 @@ NAV = (
     ("funnels", "/dashboard/funnels", "Funnels"),
     ("users", "/dashboard/users", "Users"),
     ("sessions", "/dashboard/sessions", "Sessions"),
+    ("recommendations", "/dashboard/recommendations", "Recommendations"),
     ("alerts", "/dashboard/alerts", "Alerts"),
 )
 
@@ -99,6 +101,11 @@ async def sessions(request: Request) -> Response:
     return _page(request, "sessions.html", "sessions", refresh=REFRESH_SECONDS)
 
 
+async def recommendations(request: Request) -> Response:
+    # The visitor's list follows their clicks: poll.
+    return _page(request, "recommendations.html", "recommendations", refresh=REFRESH_SECONDS)
+
+
 async def alerts(request: Request) -> Response:
     return _page(request, "alerts.html", "alerts")
 
@@ -114,6 +121,11 @@ PAGES: tuple[tuple[str, Any, str], ...] = (
     ("/dashboard/users", users, "Users: search"),
     ("/dashboard/users/{user_id:path}", user, "A user's profile, sign-ins, alerts and timeline"),
     ("/dashboard/sessions", sessions, "Sessions: the most anomalous now, with their reasons"),
+    (
+        "/dashboard/recommendations",
+        recommendations,
+        "Recommendations: click-through per recommender, and what a visitor would see",
+    ),
     ("/dashboard/alerts", alerts, "Alerts: list and filter"),
     ("/dashboard/alerts/{alert_id:str}", alert, "One alert's evidence; answer safe/compromised"),
 )

@@ -332,7 +332,9 @@ async def stats(request: Request) -> Response:
     if since >= until:
         raise ApiError(400, "invalid_parameter", "'since' must be before 'until'")
     found = await run_in_threadpool(click_through, service.store, since, until, bucket)
-    return json_response(msgspec.to_builtins(found))
+    body = msgspec.to_builtins(found)
+    body["served"] = service.recommendations.describe_models()
+    return json_response(body)
 
 
 def _time(raw: str | None, name: str) -> datetime | None:
@@ -411,6 +413,17 @@ _STATS = {
             },
         },
         "series": {"type": "array", "items": {"type": "object"}},
+        "served": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "recommender": {"type": "string"},
+                    "default": {"type": "boolean"},
+                    "items": {"type": "integer"},
+                },
+            },
+        },
     },
 }
 OPENAPI: dict[str, dict[str, Any]] = {
