@@ -29,6 +29,7 @@ from usertide.alerts import Alert
 from usertide.config import load_settings
 from usertide.demo.abnormal import print_sessions
 from usertide.demo.funnel import print_funnel, shop_funnel
+from usertide.demo.recommend import print_click_through, print_live_visitor
 from usertide.demo.simulator import GroundTruth, Simulation, SimulationConfig, Takeover
 from usertide.engine.core import KEYED_PREFIX
 from usertide.processors import Sessionizer
@@ -89,6 +90,9 @@ def run_demo(
         print_funnel(
             console, shop_funnel(service.store, start, datetime.now(UTC) + timedelta(hours=1))
         )
+        print_live_visitor(console, service, server.url, write_key)
+        with console.status("new visitors trying three recommenders ..."):
+            print_click_through(console, server.url, write_key, admin_key, seed)
         if keep:
             console.print(f"\nThe service keeps running; the dashboard: [bold]{server.url}/[/bold]")
             console.print(f"  admin key: {admin_key}\n  write key: {write_key}")
