@@ -44,7 +44,7 @@ class ItemConfig(msgspec.Struct, kw_only=True, frozen=True):
     item_properties: tuple[str, ...] = (
         "category", "name", "brand", "price", "variant", "url", "image_url",
     )  # fmt: skip
-    session_items: int = 50  # the current session's latest items, in order
+    session_items: int = 200  # the current session's latest items, in order
     purchased_items: int = 100
     seen_items: int = 200
 
