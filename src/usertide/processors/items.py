@@ -106,6 +106,7 @@ class ItemInteractions(Processor[ItemState]):
     def __init__(self, config: ItemConfig | None = None) -> None:
         self.config = config or ItemConfig()
         self._described = frozenset(self.config.item_properties)
+        self._ids = frozenset(self.config.properties)
 
     def initial(self) -> ItemState:
         return ItemState()
@@ -150,6 +151,13 @@ class ItemInteractions(Processor[ItemState]):
         session = user.get(Sessionizer)
         if session.id != state.session_id:
             state.session_id, state.items = session.id, []
+        properties = event.properties
+        if (
+            self._ids.isdisjoint(properties)
+            and "products" not in properties
+            and not (self.config.from_path and event.type in PAGE_TYPES)
+        ):
+            return ()  # most events name no item: no generator, no kind
         kind = kind_of(event)
         out: list[Output] = []
         for item, properties in self.items_of(event):
