@@ -7,8 +7,19 @@ import pytest
 
 from usertide.recommend import DEFAULT, RECOMMENDERS, Recommender, load, recommender
 from usertide.recommend.base import Recommender as Base
+from usertide.recommend.sasrec import SASRec, SASRecConfig
 
 Event = tuple[str, str, float]
+FACTORIES = dict(RECOMMENDERS)
+if "sasrec" in FACTORIES:  # torch is installed: a tiny network, retrained inside learn()
+    import torch
+
+    torch.set_num_threads(1)
+    FACTORIES["sasrec"] = lambda: SASRec(
+        SASRecConfig(
+            maxlen=8, hidden=16, dropout=0.2, lr=0.01, batch=32, epochs=20, retrain_every=200
+        )
+    )
 
 
 def stream(seed: int = 3, sessions: int = 150) -> list[Event]:
@@ -32,7 +43,7 @@ def name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def fitted(name: str) -> Recommender:
-    return RECOMMENDERS[name]().fit(stream())
+    return FACTORIES[name]().fit(stream())
 
 
 def test_the_default_is_registered() -> None:
@@ -70,17 +81,17 @@ def test_never_an_excluded_or_disallowed_item(fitted: Recommender) -> None:
 
 
 def test_deterministic(name: str) -> None:
-    a, b = RECOMMENDERS[name]().fit(stream()), RECOMMENDERS[name]().fit(stream())
+    a, b = FACTORIES[name]().fit(stream()), FACTORIES[name]().fit(stream())
     assert a.to_bytes() == b.to_bytes()
     for session in (["i1"], ["i11", "i12"], [], ["unknown"]):
         assert a.recommend(session, 20) == b.recommend(session, 20)
 
 
 def test_fit_is_learning_each_event(name: str) -> None:
-    one_by_one = RECOMMENDERS[name]()
+    one_by_one = FACTORIES[name]()
     for event in stream():
         one_by_one.learn(*event)
-    assert one_by_one.to_bytes() == RECOMMENDERS[name]().fit(stream()).to_bytes()
+    assert one_by_one.to_bytes() == FACTORIES[name]().fit(stream()).to_bytes()
 
 
 def test_a_new_item_is_recommendable_once_learned(fitted: Recommender) -> None:
@@ -97,7 +108,7 @@ def test_an_empty_or_unknown_session_gets_the_fallback(fitted: Recommender) -> N
     for session in ([], ["never seen"]):
         answer = fitted.recommend(session, 5)
         assert len(answer) == 5
-    assert RECOMMENDERS[fitted.name]().recommend(["i1"], 5) == []  # nothing learned yet
+    assert FACTORIES[fitted.name]().recommend(["i1"], 5) == []  # nothing learned yet
 
 
 def test_a_session_items_rank_what_follows(fitted: Recommender) -> None:

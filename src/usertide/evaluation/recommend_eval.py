@@ -23,8 +23,15 @@ the last, which is the answer. Full ranking over every item (the user's own earl
 items excluded, as they are when serving) and the sampled protocol: the answer ranked
 among 100 items the user never had, drawn uniformly (seeded); HR@10 and NDCG@10.
 
+A recommender with a ``fit_sequences(events, validation)`` method (a trained model:
+``sasrec``) is given the training events through it instead of ``fit``, so that it
+trains once on them; for user sequences, ``validation`` is every user's second-last
+item after the items before it (what it may choose its epochs by), never the last. For
+session files there is no validation (``None``).
+
 Latency is the wall time of each ``recommend`` call (p50, p99, mean), and ``learn`` the
-mean time per learned event (the training events, and the test's with ``--online``).
+mean time per learned event (the training events, and the test's with ``--online``;
+a trained model's training time is in it).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 import msgspec
 import numpy as np
@@ -131,10 +138,27 @@ def _latency(seconds: list[float], learn_seconds: float, learned: int) -> dict[s
     }
 
 
-def _fitted(name: str, events: Sequence[Event]) -> tuple[Recommender, float]:
+Validation = Sequence[tuple[Sequence[str], str]]  # (history, the item that followed)
+
+
+@runtime_checkable
+class TrainsOnSequences(Protocol):
+    """A recommender that trains once on all its training events (``sasrec``)."""
+
+    def fit_sequences(
+        self, events: Iterable[Event], validation: Validation | None = None
+    ) -> object: ...
+
+
+def _fitted(
+    name: str, events: Sequence[Event], validation: Validation | None = None
+) -> tuple[Recommender, float]:
     recommender = RECOMMENDERS[name]()
     start = time.perf_counter()
-    recommender.fit(events)
+    if isinstance(recommender, TrainsOnSequences):
+        recommender.fit_sequences(events, validation)
+    else:
+        recommender.fit(events)
     return recommender, time.perf_counter() - start
 
 
@@ -242,9 +266,11 @@ def evaluate_sequences(
         _negatives(split.items, {*history, answer}, negatives, rng)
         for _, history, answer in split.cases
     ]
+    # every user's second-last item after the ones before it: never the test item
+    validation = [(history[:-1], history[-1]) for _, history, _ in split.cases]
     results = []
     for name in names:
-        recommender, learn_seconds = _fitted(name, split.train)
+        recommender, learn_seconds = _fitted(name, split.train, validation)
         ranks: list[int] = []
         sampled: list[int] = []
         seconds: list[float] = []

@@ -9,6 +9,7 @@ evaluation on yoochoose ``train_tr`` -> ``train_valid`` (docs/recommendations.md
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.util import find_spec
 from typing import Final
 
 from usertide.recommend.base import Recommender
@@ -16,6 +17,7 @@ from usertide.recommend.blend import Blend
 from usertide.recommend.knn import STAN, VSKNN, VSTAN, STANConfig, VSKNNConfig
 from usertide.recommend.popular import Popular, Trending, TrendingConfig
 from usertide.recommend.rules import AssociationRules, RulesConfig, SequentialRules
+from usertide.recommend.sasrec import SASRec, SASRecConfig  # imports torch only when it runs
 
 # Chosen by coordinate descent from session-rec's published rsc15 settings.
 TUNED_STAN: Final = STANConfig(
@@ -47,6 +49,8 @@ RECOMMENDERS: Final[dict[str, Callable[[], Recommender]]] = {
     "vstan": lambda: VSTAN(TUNED_VSTAN),
     "blend": _blend,
 }
+if find_spec("torch") is not None:  # the optional extra usertide[deep]; not imported here
+    RECOMMENDERS["sasrec"] = SASRec
 DEFAULT: Final = "blend"
 BASELINES: Final = ("popular", "ar", "sr", "vsknn")
 
@@ -78,6 +82,8 @@ __all__ = [
     "Popular",
     "Recommender",
     "RulesConfig",
+    "SASRec",
+    "SASRecConfig",
     "STANConfig",
     "SequentialRules",
     "Trending",
