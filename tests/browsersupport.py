@@ -60,6 +60,7 @@ class BrowserTab:
         self.context = browser.new_context()
         self.page = self.context.new_page()
         self.page.set_default_timeout(timeout_ms)
+        self.timeout_ms = timeout_ms
         self.dialogs: list[str] = []
         self.errors: list[str] = []
         self.page.on("dialog", self._dialog)
@@ -75,6 +76,13 @@ class BrowserTab:
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
         dialog.dismiss()
+
+    def wait_text(self, selector: str, expected: str, timeout_ms: int | None = None) -> None:
+        """Until the element's text contains ``expected`` (the pages refill themselves)."""
+        from playwright.sync_api import expect
+
+        timeout = self.timeout_ms if timeout_ms is None else timeout_ms
+        expect(self.page.locator(selector)).to_contain_text(expected, timeout=timeout)
 
     def goto(self, path: str) -> None:
         self.page.goto(self.base + path)

@@ -72,11 +72,6 @@ class Tab(BrowserTab):
 
     # Waits go through Playwright's own locators: wait_for_function would evaluate a
     # string in the page, which the dashboard's CSP (no unsafe-eval) rightly refuses.
-    def wait_text(self, selector: str, expected: str) -> None:
-        from playwright.sync_api import expect
-
-        expect(self.page.locator(selector)).to_contain_text(expected, timeout=TIMEOUT_MS)
-
     def wait_number(self, selector: str, at_least: int) -> int:
         deadline = time.monotonic() + TIMEOUT_MS / 1000
         while True:

@@ -81,11 +81,6 @@ class Tab(BrowserTab):
     def __init__(self, browser: Any, base: str) -> None:
         super().__init__(browser, base, ADMIN_KEY, TIMEOUT_MS)
 
-    def wait_text(self, selector: str, expected: str) -> None:
-        from playwright.sync_api import expect
-
-        expect(self.page.locator(selector)).to_contain_text(expected, timeout=TIMEOUT_MS)
-
 
 @pytest.fixture
 def tab(browser: Any, server: BackgroundServer) -> Iterator[Tab]:

@@ -148,11 +148,6 @@ class Tab(BrowserTab):
     def __init__(self, browser: Any, base: str) -> None:
         super().__init__(browser, base, ADMIN_KEY, TIMEOUT_MS)
 
-    def wait_text(self, selector: str, expected: str, timeout_ms: int = TIMEOUT_MS) -> None:
-        from playwright.sync_api import expect
-
-        expect(self.page.locator(selector)).to_contain_text(expected, timeout=timeout_ms)
-
     def rows(self) -> list[dict[str, str]]:
         """The sessions table as shown: one dict per row, keyed by column heading (read
         in one go: the page replaces the rows at every refresh)."""
