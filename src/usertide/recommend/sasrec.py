@@ -379,9 +379,10 @@ def train_network(
                     neg = rng.integers(1, items + 1, config.negatives)
                 else:
                     neg = None
-                loss = _loss(params, seqs, pos, neg, config, per_batch)
+                # Any: typed the same with torch and without it (its extra not installed)
+                loss: Any = _loss(params, seqs, pos, neg, config, per_batch)
                 optimiser.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
+                loss.backward()
                 optimiser.step()
                 loss_sum += float(loss.detach())
                 loss_batches += 1
