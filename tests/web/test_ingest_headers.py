@@ -5,7 +5,7 @@ import base64
 from prometheus_client import generate_latest
 
 from usertide.metrics import Metrics
-from usertide.web.ingest import _basic_username
+from usertide.web.auth import basic_username as _basic_username
 
 
 def _basic(text: str) -> str:

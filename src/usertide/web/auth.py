@@ -9,6 +9,9 @@ token (no browser sends one by itself).
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from starlette.requests import Request
 
 from usertide.service import Service
@@ -37,3 +40,15 @@ def require_admin(request: Request) -> Service:
             403, "csrf_failed", "with the session cookie, send the session's X-CSRF-Token"
         )
     return service
+
+
+def basic_username(header: str | None) -> str | None:
+    """The user name of an ``Authorization: Basic`` header (where SDKs put the write key),
+    or ``None`` for any other or malformed header."""
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +27,7 @@ from usertide.events import FailureReason
 from usertide.keys import IMPORT_KEY_ID
 from usertide.log import LogUnavailable
 from usertide.service import Service
+from usertide.web.auth import basic_username
 from usertide.web.body import BodySpec, decode
 from usertide.web.errors import error_response, json_response
 from usertide.web.params import is_whole_number
@@ -66,16 +65,6 @@ def _headers(request: Request) -> dict[str, str]:
     """The request's headers in one pass (the first of repeated ones, as Starlette's
     ``Headers.get`` gives): several lookups in Starlette's list cost more per request."""
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.scope["headers"])}
-
-
-def _basic_username(header: str | None) -> str | None:
-    if not header or header[:6].lower() != "basic ":
-        return None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded.split(":", 1)[0] or None
 
 
 def _client_ip(request: Request, headers: dict[str, str], trust_forwarded: bool) -> str | None:
@@ -124,7 +113,7 @@ async def _ingest(
         return _reject(service, exc.status, exc.code, exc.message)
     if not body.strip():
         return _reject(service, 400, "empty_body", "the request body is empty")
-    header_key = _basic_username(headers.get("authorization"))
+    header_key = basic_username(headers.get("authorization"))
     # ``usertide import`` sending history through this server: its events carry their
     # own address and agent, or none, never the importer's.
     imported = (

@@ -14,8 +14,6 @@ walk (microseconds).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from typing import Any
 
@@ -29,7 +27,7 @@ from usertide.processors.features import FEATURES, BehaviourFeatures
 from usertide.propensity.tracker import ConversionTracker, inputs_of
 from usertide.propensity.tracker import inputs as conversion_inputs
 from usertide.service import Service
-from usertide.web.auth import require_admin
+from usertide.web.auth import basic_username, require_admin
 from usertide.web.errors import ApiError, json_response
 from usertide.web.openapi import errors, response
 from usertide.web.params import json_object
@@ -53,10 +51,7 @@ def _authorize(request: Request) -> Service:
         if service.keys.check("admin", key) or service.keys.check("write", key):
             return service
     elif scheme == "basic" and credential:
-        try:
-            user = base64.b64decode(credential.strip(), validate=True).decode().partition(":")[0]
-        except (binascii.Error, UnicodeDecodeError):
-            user = ""
+        user = basic_username(header)
         if user and service.keys.check("write", user):
             return service
     raise ApiError(

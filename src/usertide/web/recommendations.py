@@ -28,8 +28,6 @@ a web page holds, so public) has a read-only, rate-limited scope: recommendation
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -48,7 +46,7 @@ from usertide.processors.items import MAX_ID_LENGTH, ItemInteractions, ItemState
 from usertide.recommend.stats import BUCKETS, click_through
 from usertide.service import Service
 from usertide.store.base import Item
-from usertide.web.auth import require_admin
+from usertide.web.auth import basic_username, require_admin
 from usertide.web.errors import ApiError, json_response
 from usertide.web.openapi import admin, errors, param, response
 from usertide.web.params import json_object, whole_number
@@ -72,11 +70,7 @@ def _access(request: Request) -> tuple[Service, bool]:
     scheme, _, credential = header.partition(" ")
     write_key = None
     if scheme.lower() == "basic" and credential:
-        try:
-            write_key = base64.b64decode(credential.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            write_key = ""
-        write_key = write_key.partition(":")[0]
+        write_key = basic_username(header) or ""  # malformed: refused below
     elif scheme.lower() == "bearer" and credential:
         key = credential.strip()
         if service.keys.check("admin", key):
