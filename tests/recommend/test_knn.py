@@ -135,6 +135,34 @@ def test_the_index_keeps_the_most_recent_sessions() -> None:
 
 
 @pytest.mark.parametrize("make", [VSKNN, STAN, VSTAN])
+def test_sessions_that_grow_interleaved_move_and_compact_in_the_slab(
+    make: type[Recommender],
+) -> None:
+    knn = make()
+    assert isinstance(knn, VSKNN | STAN)
+    compactions = 0
+    for step in range(400):  # 20 sessions growing in turn, items repeated now and then
+        session, item = f"s{step % 20}", f"i{(step * 7) % 53}"
+        abandoned = knn.index._abandoned
+        knn.learn(session, item, float(step))
+        compactions += knn.index._abandoned < abandoned
+        if step == 150:
+            for gone in range(8):  # most of the slab abandoned, not yet a rebuild
+                knn.forget_session(f"s{gone}")
+    assert compactions, "the slab was never compacted"
+    index = knn.index
+    assert index.slab_items.size <= 2 * sum(index.capacity) + 4 * 20
+    for number in index.where.values():  # each run holds the session's own items
+        held = index.positions_of(number)
+        assert list(held) == list(index.latest[number])
+        assert max(held.values()) <= index.lengths[number]
+    again = load(knn.to_bytes())
+    assert again.to_bytes() == knn.to_bytes()
+    for probe in (["i0"], ["i7", "i14"], ["i21", "i0", "i49"]):
+        assert again.recommend(probe, 30) == knn.recommend(probe, 30)
+
+
+@pytest.mark.parametrize("make", [VSKNN, STAN, VSTAN])
 def test_a_forgotten_session_is_no_neighbour(make: type[Recommender]) -> None:
     knn = learn(make(), {"s0": ("ab", 1.0), "s1": ("ac", 2.0), "s2": ("ad", 3.0)})
     knn.forget_session("s0")

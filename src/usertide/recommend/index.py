@@ -5,6 +5,12 @@ latest event in the session, and the time of its latest event. Per item: the ses
 that hold it (posting lists, numpy arrays grown by doubling, so a query reads them
 without a copy). A new event is searchable as soon as it is learned.
 
+A session's distinct items (first appearance first) and their latest positions live in
+one run of two flat arrays (a slab): a session that outgrows its run moves to a new one
+of twice the size at the end, and the slab is compacted when more than half of it is
+abandoned runs. So :meth:`SessionIndex.gather` reads the items of hundreds of
+neighbours with a few numpy operations, not a Python step per neighbour.
+
 Memory is bounded: beyond ``max_sessions`` (plus an eighth, so that eviction is batched)
 the oldest sessions by latest event are dropped and the index rebuilt from the rest.
 Forgotten sessions are masked at once and dropped at the next rebuild.
@@ -36,12 +42,16 @@ class SessionIndex:
         self.ids: list[str] = []
         self.where: dict[str, int] = {}
         self.lengths: list[int] = []
-        self.latest: list[dict[int, int]] = []  # item -> position of its latest event
+        self.latest: list[dict[int, int]] = []  # item -> its place in the session's run
         self.times = Growable(np.float64)
         self.distinct = Growable(np.float64)  # distinct items per session
         self.alive = Growable(np.bool_)
         self.postings: list[Growable] = []
-        self._arrays: list[tuple[IntArray, FloatArray] | None] = []
+        self.start = Growable(np.int64)  # where each session's run begins in the slab
+        self.capacity: list[int] = []
+        self.slab_items = Growable(np.int64)
+        self.slab_positions = Growable(np.float64)
+        self._abandoned = 0  # slab places no session uses any more
         self._dead = 0
 
     def __len__(self) -> int:
@@ -53,15 +63,20 @@ class SessionIndex:
             session = self._open(session_id, timestamp)
         self.lengths[session] += 1
         latest = self.latest[session]
-        if item not in latest:
+        place = latest.get(item)
+        if place is None:
+            place = len(latest)
+            if place == self.capacity[session]:
+                self._move(session, max(4, 2 * place))
+            latest[item] = place
+            self.slab_items.data[self.start.data[session] + place] = item
             while len(self.postings) <= item:
                 self.postings.append(Growable(np.int64))
             self.postings[item].append(session)
             self.distinct.data[session] += 1
-        latest[item] = self.lengths[session]
+        self.slab_positions.data[self.start.data[session] + place] = self.lengths[session]
         if timestamp > self.times.data[session]:
             self.times.data[session] = timestamp
-        self._arrays[session] = None
         if len(self.where) > self.max_sessions + self.max_sessions // 8:
             self._evict()
 
@@ -74,8 +89,35 @@ class SessionIndex:
         self.times.append(timestamp)
         self.distinct.append(0.0)
         self.alive.append(True)
-        self._arrays.append(None)
+        self.start.append(0)
+        self.capacity.append(0)
         return session
+
+    def _move(self, session: int, capacity: int) -> None:
+        """Give the session a run of ``capacity`` places at the slab's end (its items
+        copied there), compacting the slab first when most of it is abandoned."""
+        if self._abandoned > self.slab_items.size // 2:
+            self._compact()
+        old, used = int(self.start.data[session]), len(self.latest[session])
+        new = _reserve(self.slab_items, capacity)
+        _reserve(self.slab_positions, capacity)
+        self.slab_items.data[new : new + used] = self.slab_items.data[old : old + used]
+        self.slab_positions.data[new : new + used] = self.slab_positions.data[old : old + used]
+        self._abandoned += self.capacity[session]
+        self.start.data[session], self.capacity[session] = new, capacity
+
+    def _compact(self) -> None:
+        """Every session's run back to back, each exactly as long as its items."""
+        sessions = np.arange(len(self.ids), dtype=np.int64)
+        counts = np.array([len(latest) for latest in self.latest], dtype=np.int64)
+        items, positions, _ = self.gather(sessions, counts)
+        self.slab_items = Growable(np.int64, items)
+        self.slab_positions = Growable(np.float64, positions)
+        starts = np.zeros(len(counts), np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        self.start = Growable(np.int64, starts)
+        self.capacity = counts.tolist()
+        self._abandoned = 0
 
     def forget(self, session_id: str) -> None:
         session = self.where.pop(session_id, None)
@@ -83,7 +125,8 @@ class SessionIndex:
             return
         self.alive.data[session] = False
         self.latest[session] = {}
-        self._arrays[session] = None
+        self._abandoned += self.capacity[session]
+        self.capacity[session] = 0
         self._dead += 1
         if self._dead > len(self.where):
             self._rebuild(list(self.where.values()))
@@ -98,7 +141,7 @@ class SessionIndex:
     def _rebuild(self, keep: list[int]) -> None:
         """The index of the ``keep`` sessions alone, in their order (numbers close up)."""
         kept = [
-            (self.ids[s], self.lengths[s], self.latest[s], float(self.times.data[s]))
+            (self.ids[s], self.lengths[s], self.positions_of(s), float(self.times.data[s]))
             for s in sorted(keep)
         ]
         self._reset()
@@ -110,24 +153,44 @@ class SessionIndex:
     ) -> None:
         session = self._open(session_id, timestamp)
         self.lengths[session] = length
-        self.latest[session] = dict(latest)
-        self.distinct.data[session] = len(latest)
+        count = len(latest)
+        capacity = max(4, count)
+        begin = _reserve(self.slab_items, capacity)
+        _reserve(self.slab_positions, capacity)
+        self.start.data[session], self.capacity[session] = begin, capacity
+        self.slab_items.data[begin : begin + count] = list(latest)
+        self.slab_positions.data[begin : begin + count] = list(latest.values())
+        self.latest[session] = {item: place for place, item in enumerate(latest)}
+        self.distinct.data[session] = count
         for item in latest:
             while len(self.postings) <= item:
                 self.postings.append(Growable(np.int64))
             self.postings[item].append(session)
 
-    def arrays(self, session: int) -> tuple[IntArray, FloatArray]:
-        """A session's distinct items (first appearance first) and their latest positions."""
-        cached = self._arrays[session]
-        if cached is None:
-            latest = self.latest[session]
-            cached = (
-                np.fromiter(latest.keys(), np.int64, len(latest)),
-                np.fromiter(latest.values(), np.float64, len(latest)),
+    def positions_of(self, session: int) -> dict[int, int]:
+        """A session's distinct items (first appearance first) -> their latest positions."""
+        begin, count = int(self.start.data[session]), len(self.latest[session])
+        return dict(
+            zip(
+                self.slab_items.data[begin : begin + count].tolist(),
+                self.slab_positions.data[begin : begin + count].astype(np.int64).tolist(),
+                strict=True,
             )
-            self._arrays[session] = cached
-        return cached
+        )
+
+    def gather(
+        self, sessions: IntArray, counts: IntArray | None = None
+    ) -> tuple[IntArray, FloatArray, IntArray]:
+        """The distinct items of ``sessions`` (session after session, first appearance
+        first), their latest positions, and the index in ``sessions`` of each one's owner."""
+        if counts is None:
+            counts = self.distinct.view()[sessions].astype(np.int64)
+        total = int(counts.sum())
+        owner = np.repeat(np.arange(len(sessions), dtype=np.int64), counts)
+        begins = np.zeros(len(sessions), np.int64)
+        np.cumsum(counts[:-1], out=begins[1:])
+        where = np.arange(total, dtype=np.int64) + (self.start.view()[sessions] - begins)[owner]
+        return self.slab_items.data[where], self.slab_positions.data[where], owner
 
     def sessions_with(self, item: int) -> IntArray:
         if item >= len(self.postings):
@@ -137,13 +200,14 @@ class SessionIndex:
 
     def dump(self) -> IndexState:
         live = sorted(self.where.values())
+        items, positions, _ = self.gather(np.array(live, dtype=np.int64))
         return IndexState(
             [self.ids[s] for s in live],
             pack([self.lengths[s] for s in live], "<i8"),
             pack(self.times.view()[live], "<f8"),
             pack([len(self.latest[s]) for s in live], "<i8"),
-            pack([item for s in live for item in self.latest[s]], "<i8"),
-            pack([p for s in live for p in self.latest[s].values()], "<i8"),
+            pack(items, "<i8"),
+            pack(positions, "<i8"),
         )
 
     def load(self, state: IndexState, items: int) -> None:
@@ -173,3 +237,14 @@ class SessionIndex:
                 raise ValueError(f"session index: session {session_id!r} is inconsistent")
             self._restore_session(session_id, length, latest, timestamp)
             start += count
+
+
+def _reserve(array: Growable, places: int) -> int:
+    """``places`` more at the end of ``array`` (zeros): the first one's index."""
+    begin = array.size
+    if begin + places > len(array.data):
+        grown = np.zeros(max(2 * len(array.data), begin + places), dtype=array.data.dtype)
+        grown[:begin] = array.data[:begin]
+        array.data = grown
+    array.size = begin + places
+    return begin

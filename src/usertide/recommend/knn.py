@@ -188,12 +188,9 @@ class _Neighbourhood(Recommender):
         match_weights = self._match_weights(match[top], len(session))
         if match_weights is not None:
             strength = strength * match_weights
-        arrays = [self.index.arrays(s) for s in neighbours.tolist()]
-        if not arrays:
+        if not len(neighbours):
             return EMPTY
-        items = np.concatenate([a[0] for a in arrays])
-        item_positions = np.concatenate([a[1] for a in arrays])
-        owner = np.repeat(np.arange(len(arrays)), [len(a[0]) for a in arrays])
+        items, item_positions, owner = self.index.gather(neighbours)
         weight = strength[owner]
         extra = self._entry_weights(items, item_positions, owner, query)
         if extra is not None:
