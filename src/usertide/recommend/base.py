@@ -49,12 +49,19 @@ class Growable:
         self.size = len(initial)
 
     def append(self, value: Any) -> None:
-        if self.size == len(self.data):
-            grown = np.zeros(2 * len(self.data), dtype=self.data.dtype)
-            grown[: self.size] = self.data
+        place = self.reserve(1)  # first: it may replace self.data
+        self.data[place] = value
+
+    def reserve(self, places: int) -> int:
+        """``places`` more at the end (zeros, unless reserved before): the first one's
+        index; the array at least doubles when it must grow."""
+        begin = self.size
+        if begin + places > len(self.data):
+            grown = np.zeros(max(2 * len(self.data), begin + places), dtype=self.data.dtype)
+            grown[:begin] = self.data[:begin]
             self.data = grown
-        self.data[self.size] = value
-        self.size += 1
+        self.size = begin + places
+        return begin
 
     def view(self) -> npt.NDArray[Any]:
         return self.data[: self.size]

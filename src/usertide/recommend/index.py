@@ -99,8 +99,8 @@ class SessionIndex:
         if self._abandoned > self.slab_items.size // 2:
             self._compact()
         old, used = int(self.start.data[session]), len(self.latest[session])
-        new = _reserve(self.slab_items, capacity)
-        _reserve(self.slab_positions, capacity)
+        new = self.slab_items.reserve(capacity)
+        self.slab_positions.reserve(capacity)
         self.slab_items.data[new : new + used] = self.slab_items.data[old : old + used]
         self.slab_positions.data[new : new + used] = self.slab_positions.data[old : old + used]
         self._abandoned += self.capacity[session]
@@ -155,8 +155,8 @@ class SessionIndex:
         self.lengths[session] = length
         count = len(latest)
         capacity = max(4, count)
-        begin = _reserve(self.slab_items, capacity)
-        _reserve(self.slab_positions, capacity)
+        begin = self.slab_items.reserve(capacity)
+        self.slab_positions.reserve(capacity)
         self.start.data[session], self.capacity[session] = begin, capacity
         self.slab_items.data[begin : begin + count] = list(latest)
         self.slab_positions.data[begin : begin + count] = list(latest.values())
@@ -237,14 +237,3 @@ class SessionIndex:
                 raise ValueError(f"session index: session {session_id!r} is inconsistent")
             self._restore_session(session_id, length, latest, timestamp)
             start += count
-
-
-def _reserve(array: Growable, places: int) -> int:
-    """``places`` more at the end of ``array`` (zeros): the first one's index."""
-    begin = array.size
-    if begin + places > len(array.data):
-        grown = np.zeros(max(2 * len(array.data), begin + places), dtype=array.data.dtype)
-        grown[:begin] = array.data[:begin]
-        array.data = grown
-    array.size = begin + places
-    return begin
